@@ -1,0 +1,349 @@
+"""A character-level GPT with nanoGPT's parameter names, presets, and checkpoint I/O.
+
+The module layout and parameter names follow nanoGPT exactly (``transformer.wte.weight``,
+``transformer.h.0.attn.c_attn.weight``, ..., ``lm_head.weight``), so the paper's released checkpoints
+load without a conversion table. Two forward paths share the weights:
+
+* ``forward(idx, targets)``: training, causal attention over whole windows.
+* ``forward_cached(tokens, positions, attn_mask, past_keys, past_values)``: inference with a KV cache,
+  explicit position ids and an explicit attention mask, which is what the ONNX export traces. The
+  engine uses it to score every legal move at once as a prefix tree on top of the cached game.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from .transcript import VOCAB
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    block_size: int = 1023
+    vocab_size: int = len(VOCAB)
+    n_layer: int = 16
+    n_head: int = 8
+    n_embd: int = 512
+    dropout: float = 0.0
+    bias: bool = False
+    value_head: bool = False
+    """A win/draw/loss head on the final hidden state (off in the paper's model)."""
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GPTConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown model setting(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+PRESETS: dict[str, GPTConfig] = {
+    # The paper's 50M ChessFormer: 16 layers, 8 heads, width 512, block 1023, no bias, tied embeddings.
+    "paper-50m": GPTConfig(block_size=1023, n_layer=16, n_head=8, n_embd=512),
+    "small": GPTConfig(block_size=1023, n_layer=8, n_head=8, n_embd=256),
+    "tiny": GPTConfig(block_size=512, n_layer=2, n_head=4, n_embd=64),
+}
+
+
+def preset(name: str) -> GPTConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (PyTorch's has no ``bias=False`` on older versions)."""
+
+    def __init__(self, ndim: int, bias: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.dropout = config.dropout
+
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        shape = (b, t, self.n_head, c // self.n_head)
+        return (q.view(shape).transpose(1, 2), k.view(shape).transpose(1, 2), v.view(shape).transpose(1, 2))
+
+    def _merge(self, y: torch.Tensor) -> torch.Tensor:
+        b, _, t, _ = y.shape
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(b, t, -1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._heads(x)
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+        )
+        return self._merge(y)
+
+    def forward_cached(
+        self, x: torch.Tensor, mask: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Attend from the new symbols to the cache plus themselves; ``mask`` is (B, T, P+T) bool."""
+        q, k, v = self._heads(x)
+        k = torch.cat([past_k, k], dim=2)
+        v = torch.cat([past_v, v], dim=2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(1))
+        return self._merge(y), k, v
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+    def forward_cached(
+        self, x: torch.Tensor, mask: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a, k, v = self.attn.forward_cached(self.ln_1(x), mask, past_k, past_v)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), k, v
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+                ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # tied, as in nanoGPT
+        self.value_head = nn.Linear(config.n_embd, 3) if config.value_head else None
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (after ln_f) for windows of token ids, causal attention."""
+        t = idx.size(1)
+        if t > self.config.block_size:
+            raise ValueError(f"sequence of length {t} is longer than block_size {self.config.block_size}")
+        pos = torch.arange(t, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            x = block(x)
+        return self.transformer.ln_f(x)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = self.lm_head(self.hidden(idx))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    def forward_cached(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        attn_mask: torch.Tensor,
+        past_keys: torch.Tensor,
+        past_values: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        """One inference step on top of a KV cache.
+
+        tokens, positions: (B, T) int64; attn_mask: (B, T, P+T) bool, True where attention is allowed;
+        past_keys / past_values: (n_layer, B, n_head, P, head_dim). Returns logits (B, T, vocab), the
+        new caches (n_layer, B, n_head, P+T, head_dim), and WDL logits (B, T, 3) when the model has a
+        value head.
+        """
+        x = self.transformer.wte(tokens) + self.transformer.wpe(positions)
+        keys, values = [], []
+        for i, block in enumerate(self.transformer.h):
+            x, k, v = block.forward_cached(x, attn_mask, past_keys[i], past_values[i])
+            keys.append(k)
+            values.append(v)
+        x = self.transformer.ln_f(x)
+        out = (self.lm_head(x), torch.stack(keys), torch.stack(values))
+        if self.value_head is not None:
+            out = out + (self.value_head(x),)
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoint I/O
+
+_IGNORED_KEYS = ("attn.bias", "attn.masked_bias")
+
+
+def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip torch.compile's ``_orig_mod.`` prefix and drop old causal-mask buffers."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("_orig_mod.").removeprefix("module.")
+        if key.endswith(_IGNORED_KEYS):
+            continue
+        out[key] = value
+    return out
+
+
+def load_state(model: GPT, state: dict[str, torch.Tensor]) -> None:
+    """Load a (nanoGPT-layout) state dict strictly, with a readable error on mismatch."""
+    state = clean_state_dict(state)
+    if "lm_head.weight" not in state and "transformer.wte.weight" in state:
+        state["lm_head.weight"] = state["transformer.wte.weight"]
+    if "transformer.wte.weight" not in state and "lm_head.weight" in state:
+        state["transformer.wte.weight"] = state["lm_head.weight"]
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            "weights do not fit the model: "
+            + (f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}" if unexpected else "")
+        )
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ValueError(
+                f"weights do not fit the model: {key} has shape {tuple(tensor.shape)}, "
+                f"expected {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state, strict=True)
+
+
+def save_weights(model: GPT, path: Path) -> None:
+    """Write the weights as safetensors (tied tensors stored once, under lm_head.weight)."""
+    from safetensors.torch import save_file
+
+    raw = model.module if hasattr(model, "module") else model
+    raw = getattr(raw, "_orig_mod", raw)
+    state = {k: v.detach().cpu().contiguous() for k, v in raw.state_dict().items()}
+    state.pop("transformer.wte.weight")
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata={"config": json.dumps(raw.config.to_dict())})
+    tmp.replace(path)
+
+
+def load_nanogpt_checkpoint(path: Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
+    """Read a nanoGPT ``ckpt.pt`` (``model_args`` and ``model``) without unpickling arbitrary objects."""
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign or corrupt files
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "model_args" not in ckpt:
+        raise ValueError(f"{path}: not a nanoGPT checkpoint (needs 'model' and 'model_args')")
+    args = dict(ckpt["model_args"])
+    known = {f.name for f in dataclasses.fields(GPTConfig)}
+    config = GPTConfig(**{k: v for k, v in args.items() if k in known})
+    return config, clean_state_dict(ckpt["model"])
+
+
+def load_model(source: Path) -> GPT:
+    """Load a model from a training run directory, a ``.safetensors`` file, or a nanoGPT ``ckpt.pt``."""
+    source = Path(source)
+    if source.is_dir():
+        config_path = source / "config.json"
+        weights = source / "model.safetensors"
+        if not config_path.is_file() or not weights.is_file():
+            raise ValueError(f"{source}: not a training run (needs config.json and model.safetensors)")
+        config = GPTConfig.from_dict(json.loads(config_path.read_text())["model"])
+        state = _read_safetensors(weights)
+    elif source.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(source), framework="pt") as f:
+            meta = f.metadata() or {}
+        if "config" not in meta:
+            raise ValueError(f"{source}: safetensors file without a model config in its metadata")
+        config = GPTConfig.from_dict(json.loads(meta["config"]))
+        state = _read_safetensors(source)
+    elif source.is_file():
+        config, state = load_nanogpt_checkpoint(source)
+    else:
+        raise ValueError(f"{source}: no such file or directory")
+    model = GPT(config)
+    load_state(model, state)
+    model.eval()
+    return model
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise ValueError(f"{path}: unreadable safetensors file ({exc})") from None
