@@ -1,0 +1,181 @@
+"""Experts of known strength: Stockfish at a skill level or search limit, random play, and noise.
+
+Spec grammar (DESIGN section 2), used by ``data synth`` and by tournaments:
+
+    spec      := "eps=" FLOAT "+" spec | "random" | "stockfish" [":" setting ("," setting)*]
+    setting   := skill=0..20 | depth=N | nodes=N | movetime=MS
+
+``eps=0.2+stockfish:skill=1`` plays a uniformly random legal move with probability 0.2, else the
+wrapped expert's move. A Stockfish spec with no depth, nodes or movetime searches 100 ms a move.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import chess
+import chess.engine
+
+DEFAULT_MOVETIME_MS = 100
+_STOCKFISH_SETTINGS = {"skill": (0, 20), "depth": (1, 100), "nodes": (1, 10**9), "movetime": (1, 3_600_000)}
+
+
+class ExpertError(ValueError):
+    """A bad expert spec or an expert that cannot be started."""
+
+
+def find_stockfish(path: str | Path | None = None) -> str:
+    """The Stockfish binary: ``path`` if given, else on PATH, else Debian's ``/usr/games/stockfish``."""
+    if path:
+        resolved = shutil.which(str(path))
+        if not resolved:
+            raise ExpertError(f"{path}: no such Stockfish binary (or not executable)")
+        return resolved
+    found = shutil.which("stockfish") or shutil.which("/usr/games/stockfish")
+    if not found:
+        raise ExpertError("Stockfish not found: install it (apt-get install stockfish) or pass --stockfish PATH")
+    return found
+
+
+@dataclass(frozen=True)
+class ExpertSpec:
+    kind: str  # "stockfish" or "random"
+    settings: dict[str, int] = field(default_factory=dict)
+    eps: float = 0.0
+
+    def __str__(self) -> str:
+        base = self.kind
+        if self.settings:
+            base += ":" + ",".join(f"{k}={v}" for k, v in self.settings.items())
+        return f"eps={self.eps:g}+{base}" if self.eps else base
+
+
+def parse_expert_spec(text: str) -> ExpertSpec:
+    """Parse an expert spec; errors name what is wrong."""
+    original = text
+    text = text.strip()
+    eps = 0.0
+    if text.startswith("eps="):
+        head, plus, text = text.partition("+")
+        if not plus:
+            raise ExpertError(f"{original!r}: a noise wrapper needs an expert after '+' (eps=0.2+random)")
+        try:
+            eps = float(head[4:])
+        except ValueError:
+            raise ExpertError(f"{original!r}: eps must be a number") from None
+        if not 0.0 <= eps <= 1.0:
+            raise ExpertError(f"{original!r}: eps must be between 0 and 1")
+        if text.startswith("eps="):
+            raise ExpertError(f"{original!r}: one noise wrapper at most")
+    kind, _, rest = text.partition(":")
+    if kind == "random":
+        if rest:
+            raise ExpertError(f"{original!r}: 'random' takes no settings")
+        return ExpertSpec("random", {}, eps)
+    if kind != "stockfish":
+        raise ExpertError(f"{original!r}: unknown expert {kind!r}; use stockfish[:settings], random or eps=P+SPEC")
+    settings: dict[str, int] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in _STOCKFISH_SETTINGS:
+            raise ExpertError(f"{original!r}: unknown setting {item!r}; use {', '.join(_STOCKFISH_SETTINGS)}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ExpertError(f"{original!r}: {key} must be a whole number") from None
+        low, high = _STOCKFISH_SETTINGS[key]
+        if not low <= number <= high:
+            raise ExpertError(f"{original!r}: {key} must be from {low} to {high}")
+        settings[key] = number
+    return ExpertSpec("stockfish", settings, eps)
+
+
+class Expert(Protocol):
+    name: str
+
+    def choose(self, board: chess.Board) -> chess.Move: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class RandomExpert:
+    rng: random.Random
+    name: str = "random"
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        return self.rng.choice(list(board.legal_moves))
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class StockfishExpert:
+    engine: chess.engine.SimpleEngine
+    limit: chess.engine.Limit
+    name: str
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        move = self.engine.play(board, self.limit).move
+        if move is None:
+            raise ExpertError(f"{self.name} returned no move in {board.fen()}")
+        return move
+
+    def close(self) -> None:
+        try:
+            self.engine.quit()
+        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError):
+            self.engine.close()
+
+
+@dataclass
+class NoisyExpert:
+    eps: float
+    inner: Expert
+    rng: random.Random
+    name: str
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        if self.rng.random() < self.eps:
+            return self.rng.choice(list(board.legal_moves))
+        return self.inner.choose(board)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def stockfish_limit(settings: dict[str, int]) -> chess.engine.Limit:
+    if not any(k in settings for k in ("depth", "nodes", "movetime")):
+        return chess.engine.Limit(time=DEFAULT_MOVETIME_MS / 1000)
+    movetime = settings.get("movetime")
+    return chess.engine.Limit(
+        depth=settings.get("depth"), nodes=settings.get("nodes"), time=movetime / 1000 if movetime else None
+    )
+
+
+def open_expert(spec: ExpertSpec | str, stockfish: str | None = None, seed: int | None = None) -> Expert:
+    """Start the expert a spec describes (Stockfish processes run single-threaded)."""
+    if isinstance(spec, str):
+        spec = parse_expert_spec(spec)
+    rng = random.Random(seed)
+    base: Expert
+    if spec.kind == "random":
+        base = RandomExpert(rng)
+    else:
+        path = find_stockfish(stockfish)
+        try:
+            engine = chess.engine.SimpleEngine.popen_uci(path)
+        except (OSError, chess.engine.EngineError) as exc:
+            raise ExpertError(f"cannot start Stockfish at {path}: {exc}") from None
+        engine.configure({"Threads": 1, "Skill Level": spec.settings.get("skill", 20)})
+        base_name = str(ExpertSpec(spec.kind, spec.settings))
+        base = StockfishExpert(engine, stockfish_limit(spec.settings), base_name)
+    if spec.eps:
+        return NoisyExpert(spec.eps, base, rng, str(spec))
+    return base
