@@ -213,6 +213,15 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
+    def forward_with_value(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Next-symbol logits (B, T, vocab) and win/draw/loss logits (B, T, 3) for whole windows.
+
+        The WDL logits are None without a value head. Class order: win, draw, loss for the side to move
+        after each symbol (see ``transcend.training.windows``), as the engine reads ``wdl_logits``.
+        """
+        x = self.hidden(idx)
+        return self.lm_head(x), (self.value_head(x) if self.value_head is not None else None)
+
     def forward_cached(
         self,
         tokens: torch.Tensor,
