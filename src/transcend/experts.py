@@ -159,8 +159,14 @@ def stockfish_limit(settings: dict[str, int]) -> chess.engine.Limit:
     )
 
 
-def open_expert(spec: ExpertSpec | str, stockfish: str | None = None, seed: int | None = None) -> Expert:
-    """Start the expert a spec describes (Stockfish processes run single-threaded)."""
+def open_expert(
+    spec: ExpertSpec | str, stockfish: str | None = None, seed: int | None = None, setpgrp: bool = False
+) -> Expert:
+    """Start the expert a spec describes (Stockfish processes run single-threaded).
+
+    ``setpgrp`` starts Stockfish in its own process group, so Ctrl-C in the terminal does not kill it
+    under a caller that handles the interruption itself (tournaments).
+    """
     if isinstance(spec, str):
         spec = parse_expert_spec(spec)
     rng = random.Random(seed)
@@ -170,7 +176,7 @@ def open_expert(spec: ExpertSpec | str, stockfish: str | None = None, seed: int 
     else:
         path = find_stockfish(stockfish)
         try:
-            engine = chess.engine.SimpleEngine.popen_uci(path)
+            engine = chess.engine.SimpleEngine.popen_uci(path, setpgrp=setpgrp)
         except (OSError, chess.engine.EngineError) as exc:
             raise ExpertError(f"cannot start Stockfish at {path}: {exc}") from None
         engine.configure({"Threads": 1, "Skill Level": spec.settings.get("skill", 20)})
