@@ -1,174 +1,628 @@
-"""``transcend-uci``: the model as a UCI engine.
+"""``transcend-uci``: the model as a UCI engine that GUIs, tournament runners and bots can rely on.
 
-The process never imports torch; the ONNX session is loaded in the background right after start-up,
-so ``uciok`` comes at once and ``isready`` is answered when the model is ready.
+Threads. The main thread reads stdin (as bytes, decoded leniently) and answers at once, ``isready``
+included while a search runs. Each ``go`` gets a controller thread that waits for the model's answer,
+``stop``, ``ponderhit`` or the time limit, and writes exactly one ``bestmove``. The model runs on a think
+thread (one evaluation at a time, under a lock), so an evaluation that overruns the time limit never
+holds up the answer. The ONNX session is loaded in the background after ``uciok`` (and again when
+Model, Provider or Threads change); ``isready`` waits for it. The process never imports torch.
+
+Every malformed command is explained in an ``info string`` and leaves the engine in a sane state; a
+closed stdout ends the process quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import random
+import re
 import sys
 import threading
-from pathlib import Path
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import BinaryIO
 
 import chess
 import numpy as np
 
-from .policy import MovePolicy, choose_move
-from .runtime import BUNDLED_MODEL, ModelError, OnnxModel
+from .. import __version__
+from .policy import MovePolicy
+from .runtime import OnnxModel
+from .think import Thought, cp_from_wdl, predict_reply, think, wdl_permille
+from .timeman import CostTracker, GoParams, parse_go, time_limit
+from .uci_options import (
+    COMPATIBILITY_ONLY,
+    OptionError,
+    Settings,
+    add_flags,
+    declarations,
+    find_option,
+    settings_from_args,
+    shown,
+)
 
-ENGINE_NAME = "transcend"
+ENGINE_NAME = f"transcend {__version__}"
 ENGINE_AUTHOR = "the transcend developers"
+MAX_LINE_BYTES = 1 << 20
+"""Longer input lines are skipped whole (with an ``info string``)."""
+STOP_GRACE = 0.25
+"""Seconds a stopped search waits for an evaluation already running before it answers without it."""
+
+
+class Output:
+    """Writes protocol lines to a binary stream, one at a time, and mirrors both directions to LogFile."""
+
+    def __init__(self, stream: BinaryIO, on_closed) -> None:
+        self._stream = stream
+        self._on_closed = on_closed
+        self._lock = threading.Lock()
+        self._log = None
+
+    def send(self, line: str) -> None:
+        with self._lock:
+            try:
+                self._stream.write(line.encode("utf-8", errors="replace") + b"\n")
+                self._stream.flush()
+            except (OSError, ValueError):  # the GUI closed our stdout: nobody is listening any more
+                self._on_closed()
+                return
+            self._write_log(">", line)
+
+    def log_input(self, line: str) -> None:
+        with self._lock:
+            self._write_log("<", line)
+
+    def log_note(self, text: str) -> None:
+        with self._lock:
+            self._write_log("#", text)
+
+    def set_log(self, path: str) -> None:
+        with self._lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+            if path:
+                self._log = open(path, "a", encoding="utf-8", errors="replace")
+
+    def _write_log(self, direction: str, line: str) -> None:
+        if self._log is None:
+            return
+        try:
+            self._log.write(f"{datetime.now().isoformat(timespec='milliseconds')} {direction} {line.rstrip()}\n")
+            self._log.flush()
+        except OSError:
+            self._log = None  # a full disk must not stop the engine
+
+    def close(self) -> None:
+        self.set_log("")
+
+
+@dataclass(eq=False)
+class Loaded:
+    """One model load: its result, and how long its evaluations take."""
+
+    key: tuple[str, str, int]
+    done: threading.Event = field(default_factory=threading.Event)
+    policy: MovePolicy | None = None
+    error: str | None = None
+    costs: CostTracker = field(default_factory=CostTracker)
+    announced: bool = False
+
+
+class ModelLoader:
+    """Loads models on background threads; the latest request is the one that counts, and when it
+    fails the last model that did load stays in use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: Loaded | None = None
+        self._last_good: Loaded | None = None
+
+    def request(self, settings: Settings) -> None:
+        key = (str(settings.model_path()), settings.provider, settings.threads)
+        with self._lock:
+            if self._current is not None and self._current.key == key:
+                return
+            self._current = Loaded(key)
+            threading.Thread(target=self._load, args=(self._current,), daemon=True).start()
+
+    def wait(self) -> Loaded:
+        """The latest requested load, once it has finished."""
+        while True:
+            with self._lock:
+                current = self._current
+            if current is None:
+                raise RuntimeError("ModelLoader.wait() before any request()")
+            current.done.wait()
+            if current is self._current:
+                return current
+
+    def usable(self, loaded: Loaded) -> Loaded | None:
+        """``loaded`` if it worked, else the last load that did (None if none ever did)."""
+        return loaded if loaded.policy is not None else self._last_good
+
+    def _load(self, loaded: Loaded) -> None:
+        path, provider, threads = loaded.key
+        try:
+            policy = MovePolicy(OnnxModel(path, provider=provider, threads=threads))
+            policy.score_legal_moves(chess.Board())  # warm-up: the first run allocates, later ones are faster
+            loaded.policy = policy
+            with self._lock:
+                self._last_good = loaded
+        except Exception as exc:  # ModelError, or onnxruntime failing on a model it accepted
+            loaded.error = " ".join(str(exc).split()) or type(exc).__name__
+        finally:
+            loaded.done.set()
+
+
+@dataclass(eq=False)
+class Search:
+    """One ``go``: the position and settings it was given, and what has happened to it since."""
+
+    board: chess.Board
+    go: GoParams
+    settings: Settings
+    searchmoves: list[chess.Move] | None
+    received: float
+    limit: float | None
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    stopped: bool = False
+    ponderhit_at: float | None = None
+    thought: Thought | None = None
+    thought_done: bool = False
+    ponder_move: chess.Move | None = None
+    ponder_done: bool = False
+    failure: str | None = None
+    evaluating: bool = False
+    answered: bool = False
+    loaded: Loaded | None = None
+    controller: threading.Thread | None = None
+
+    def waiting(self) -> bool:
+        """Whether it must wait for ``stop`` (infinite) or ``ponderhit`` (ponder) before answering."""
+        return self.go.infinite or (self.go.ponder and self.ponderhit_at is None)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the time limit; None while waiting or when there is no limit."""
+        if self.limit is None or self.waiting():
+            return None
+        start = self.ponderhit_at if self.ponderhit_at is not None else self.received
+        return start + self.limit - time.perf_counter()
 
 
 class UciEngine:
-    def __init__(self, model_path: Path, temperature: float, seed: int | None, provider: str, out=None) -> None:
-        self.model_path = model_path
-        self.temperature = temperature
-        self.provider = provider
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, settings: Settings, out: BinaryIO, on_closed) -> None:
+        self.settings = settings
+        self.output = Output(out, on_closed)
         self.board = chess.Board()
-        self.out = out or sys.stdout
-        self._policy: MovePolicy | None = None
-        self._load_error: str | None = None
-        self._loaded = threading.Event()
+        self.debug = False
+        self.loader = ModelLoader()
+        self.search: Search | None = None
+        self._policy_lock = threading.Lock()
+        self._new_game = False
+        self._seed_generators()
+        if settings.log_file:
+            self.output.set_log(settings.log_file)
 
-    # -- output ---------------------------------------------------------------------------------
+    # -- output ---------------------------------------------------------------------------------------
     def send(self, line: str) -> None:
-        self.out.write(line + "\n")
-        self.out.flush()
+        self.output.send(line)
 
     def info_string(self, text: str) -> None:
-        self.send("info string " + " ".join(text.split()))
+        text = "".join(ch if ch.isprintable() else " " for ch in text).encode("ascii", "replace").decode()
+        self.send("info string " + " ".join(text.split())[:1000])
 
-    # -- model ----------------------------------------------------------------------------------
-    def start_loading(self) -> None:
-        threading.Thread(target=self._load, daemon=True).start()
+    def _seed_generators(self) -> None:
+        seed = self.settings.seed if self.settings.seed >= 0 else None
+        self.rng = np.random.default_rng(seed)
+        self.fallback_rng = random.Random(seed)
 
-    def _load(self) -> None:
-        try:
-            self._policy = MovePolicy(OnnxModel(self.model_path, provider=self.provider))
-        except ModelError as exc:
-            self._load_error = str(exc)
-        finally:
-            self._loaded.set()
+    # -- input ----------------------------------------------------------------------------------------
+    COMMANDS = ("uci", "debug", "isready", "setoption", "register", "ucinewgame", "position", "go", "stop",
+                "ponderhit", "quit")
 
-    def policy(self) -> MovePolicy | None:
-        self._loaded.wait()
-        if self._load_error:
-            self.info_string(f"error: {self._load_error}")
-        return self._policy
+    def run(self, stream: BinaryIO) -> None:
+        """Read and handle commands until ``quit`` or the end of input."""
+        while True:
+            raw = stream.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                break
+            received = time.perf_counter()
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                skipped = len(raw)
+                while raw and not raw.endswith(b"\n"):
+                    raw = stream.readline(MAX_LINE_BYTES)
+                    skipped += len(raw)
+                self.info_string(f"ignored a line of {skipped} bytes: lines are limited to {MAX_LINE_BYTES} bytes")
+                continue
+            if not self.handle(raw.decode("utf-8", errors="replace"), received):
+                self.shutdown(stop=True)
+                return
+        self.shutdown(stop=False)
 
-    # -- commands -------------------------------------------------------------------------------
-    def handle(self, line: str) -> bool:
+    def handle(self, line: str, received: float | None = None) -> bool:
         """Handle one input line; False means quit."""
-        parts = line.strip().split()
-        if not parts:
+        received = time.perf_counter() if received is None else received
+        self.output.log_input(line)
+        try:
+            return self._dispatch(line, received)
+        except Exception as exc:  # a bug must cost one command, not the game
+            self.output.log_note(traceback.format_exc())
+            self.info_string(f"internal error on this command ({type(exc).__name__}: {exc}); the engine goes on")
             return True
-        cmd, args = parts[0], parts[1:]
-        if cmd == "uci":
-            self.send(f"id name {ENGINE_NAME}")
-            self.send(f"id author {ENGINE_AUTHOR}")
-            self.send(f"option name Temperature type string default {self.temperature:g}")
-            self.send("uciok")
-        elif cmd == "isready":
-            self.policy()
-            self.send("readyok")
-        elif cmd == "ucinewgame":
-            self.board = chess.Board()
-            if self._policy is not None:
-                self._policy.reset()
-        elif cmd == "setoption":
-            self.set_option(args)
-        elif cmd == "position":
-            self.set_position(args)
-        elif cmd == "go":
-            self.go()
-        elif cmd in ("stop", "ponderhit", "debug", "register"):
-            pass  # searches are synchronous in this version
-        elif cmd == "quit":
-            return False
+
+    def _dispatch(self, line: str, received: float) -> bool:
+        words = list(re.finditer(r"\S+", line))
+        if not words:
+            self.info_string("empty line ignored")
+            return True
+        for index, word in enumerate(words):
+            command = word.group().lower()
+            if command in self.COMMANDS:
+                break
         else:
-            self.info_string(f"unknown command: {cmd[:40]}")
+            self.info_string(f"unknown command {shown(words[0].group())}; commands: {', '.join(self.COMMANDS)}")
+            return True
+        if index:
+            skipped = " ".join(w.group() for w in words[:index])
+            self.info_string(f"ignored unknown token(s) {shown(skipped)} before '{command}'")
+        args = [w.group() for w in words[index + 1 :]]
+        rest = line[word.end() :].strip()
+        if command == "quit":
+            return False
+        if command == "setoption":
+            self.cmd_setoption(rest)
+        elif command == "go":
+            self.cmd_go(args, received)
+        else:
+            getattr(self, f"cmd_{command}")(args)
         return True
 
-    def set_option(self, args: list[str]) -> None:
-        text = " ".join(args)
-        if not text.lower().startswith("name "):
-            self.info_string("setoption needs: setoption name <name> [value <value>]")
-            return
-        name, _, value = text[5:].partition(" value ")
-        if name.strip().lower() == "temperature":
-            try:
-                t = float(value)
-                if not (0.0 <= t <= 100.0):
-                    raise ValueError
-            except ValueError:
-                self.info_string(f"Temperature must be a number from 0 to 100, not {value.strip()!r}")
-                return
-            self.temperature = t
-        else:
-            self.info_string(f"unknown option: {name.strip()[:40]}")
+    # -- commands -------------------------------------------------------------------------------------
+    def cmd_uci(self, args: list[str]) -> None:
+        self.send(f"id name {ENGINE_NAME}")
+        self.send(f"id author {ENGINE_AUTHOR}")
+        for line in declarations(self.settings):
+            self.send(line)
+        self.send("uciok")
+        self.loader.request(self.settings)
 
-    def set_position(self, args: list[str]) -> None:
-        try:
-            if args and args[0] == "startpos":
-                board, rest = chess.Board(), args[1:]
-            elif args and args[0] == "fen":
-                end = args.index("moves") if "moves" in args else len(args)
-                board, rest = chess.Board(" ".join(args[1:end])), args[end:]
-            else:
-                raise ValueError("position needs startpos or fen")
-            if rest:
-                if rest[0] != "moves":
-                    raise ValueError(f"expected 'moves', got {rest[0]!r}")
-                for uci in rest[1:]:
-                    move = chess.Move.from_uci(uci)
-                    if not board.is_legal(move):
-                        raise ValueError(f"illegal move {uci} in {board.fen()}")
-                    board.push(move)
-        except ValueError as exc:
-            self.info_string(f"position ignored: {exc}")
+    def cmd_debug(self, args: list[str]) -> None:
+        if len(args) == 1 and args[0].lower() in ("on", "off"):
+            self.debug = args[0].lower() == "on"
+        else:
+            self.info_string("debug takes 'on' or 'off'")
+
+    def cmd_isready(self, args: list[str]) -> None:
+        self.loader.request(self.settings)
+        loaded = self.loader.wait()
+        if loaded.error:
+            self._report_load_error(loaded)
+        self.send("readyok")
+
+    def cmd_register(self, args: list[str]) -> None:
+        self.info_string("no registration is needed")
+
+    def cmd_ucinewgame(self, args: list[str]) -> None:
+        self.board = chess.Board()
+        self._new_game = True
+
+    def cmd_stop(self, args: list[str]) -> None:
+        search = self.search
+        if search is None or search.answered:
+            if self.debug:
+                self.info_string("stop: no search is running")
             return
+        with search.cond:
+            search.stopped = True
+            search.cond.notify_all()
+
+    def cmd_ponderhit(self, args: list[str]) -> None:
+        search = self.search
+        if search is None or search.answered or not search.go.ponder or search.ponderhit_at is not None:
+            if self.debug:
+                self.info_string("ponderhit: no ponder search is running")
+            return
+        with search.cond:
+            search.ponderhit_at = time.perf_counter()
+            search.cond.notify_all()
+
+    def cmd_setoption(self, text: str) -> None:
+        match = re.fullmatch(r"name\s+(.+?)(?:\s+(value)(?:\s+(.*))?)?", text, flags=re.IGNORECASE | re.DOTALL)
+        if not match:
+            self.info_string("setoption needs: setoption name <name> value <value>")
+            return
+        name, has_value, value = match.groups()
+        try:
+            spec = find_option(name)
+            if not has_value:
+                raise OptionError(f"setoption name {spec.name} needs: value <value>")
+            parsed = spec.parse(value or "")
+        except OptionError as exc:
+            self.info_string(f"option not changed: {exc}")
+            return
+        old = self.settings
+        self.settings = replace(old, **{spec.field: parsed})
+        if spec.field == "seed":
+            self._seed_generators()
+        elif spec.field == "log_file":
+            self.output.set_log(parsed)
+        elif spec.field in ("model", "provider", "threads") and self.settings != old:
+            self.loader.request(self.settings)
+        elif spec.field in COMPATIBILITY_ONLY:
+            self.info_string(f"{spec.name} is accepted for GUI compatibility and not used by this engine")
+
+    def cmd_position(self, args: list[str]) -> None:
+        if not args or args[0].lower() not in ("startpos", "fen"):
+            self.info_string("position ignored: it needs 'startpos' or 'fen <FEN>' (then optionally 'moves ...')")
+            return
+        lowered = [a.lower() for a in args]
+        end = lowered.index("moves") if "moves" in lowered else len(args)
+        if args[0].lower() == "startpos":
+            if end != 1:
+                self.info_string(f"position ignored: unexpected {shown(' '.join(args[1:end]))} after startpos")
+                return
+            board = chess.Board()
+        else:
+            fen = " ".join(args[1:end])
+            try:
+                board = chess.Board(fen)
+            except ValueError as exc:
+                self.info_string(f"position ignored: bad FEN {shown(fen, 100)} ({exc})")
+                return
+            if not board.is_valid():
+                problems = [flag.name.lower() for flag in chess.Status if board.status() & flag]
+                self.info_string(f"position ignored: FEN {shown(fen, 100)} is not a legal position "
+                                 f"({', '.join(problems)})")
+                return
+        for ply, text in enumerate(args[end + 1 :]):
+            try:
+                move = board.parse_uci(text.lower())
+                if not move:
+                    raise ValueError("a null move")
+            except ValueError:
+                self.info_string(f"illegal move {shown(text)} at move {ply + 1} of the list; "
+                                 f"the position stops before it: {board.fen()}")
+                break
+            board.push(move)
         self.board = board
 
-    def go(self) -> None:
-        if not any(True for _ in self.board.legal_moves):
+    def cmd_go(self, args: list[str], received: float) -> None:
+        go, problems = parse_go(args)
+        for problem in problems:
+            self.info_string(problem)
+        if self.search is not None and not self.search.answered and not self.search.stopped:
+            self.info_string("go while searching: the running search answers first")
+            self.cmd_stop([])
+        self._finish_search()
+        board = self.board.copy()
+        searchmoves = self._searchmoves(board, go.searchmoves) if go.searchmoves else None
+        settings = self.settings
+        limit = time_limit(go, board.turn, settings.move_overhead)
+        if self.debug:
+            self.info_string(f"time limit {'none' if limit is None else f'{limit * 1000:.0f} ms'}")
+        self.loader.request(settings)
+        search = Search(board, go, settings, searchmoves, received, limit)
+        search.controller = threading.Thread(target=self._control, args=(search,), daemon=True)
+        self.search = search
+        search.controller.start()
+
+    def _searchmoves(self, board: chess.Board, texts: tuple[str, ...]) -> list[chess.Move] | None:
+        moves = []
+        for text in texts:
+            try:
+                move = board.parse_uci(text.lower())
+                if not move:
+                    raise ValueError
+                moves.append(move)
+            except ValueError:
+                self.info_string(f"searchmoves: {shown(text)} is not a legal move here, ignored")
+        if not moves and any(board.legal_moves):
+            self.info_string("searchmoves: no legal move given, searching all moves")
+            return None
+        return moves or None
+
+    def _finish_search(self, timeout: float | None = None) -> None:
+        """Wait for the last search's controller (it has been told to stop, or will end by itself)."""
+        if self.search is not None and self.search.controller is not None:
+            self.search.controller.join(timeout)
+
+    # -- searching ------------------------------------------------------------------------------------
+    def _control(self, search: Search) -> None:
+        """Wait for the answer, stop, ponderhit or the time limit; then write exactly one bestmove.
+
+        A ``stop`` that comes while the model is evaluating waits up to ``STOP_GRACE`` seconds for it,
+        so that stopping an analysis right away still shows the model's move.
+        """
+        threading.Thread(target=self._think, args=(search,), daemon=True).start()
+        grace_end = None
+        with search.cond:
+            while True:
+                now = time.perf_counter()
+                if search.stopped:
+                    grace_end = now + STOP_GRACE if grace_end is None else grace_end
+                    if search.thought_done or not search.evaluating or now >= grace_end:
+                        break
+                    search.cond.wait(grace_end - now)
+                    continue
+                ready = search.thought_done and (search.ponder_done or not search.settings.ponder)
+                if ready and not search.waiting():
+                    break
+                remaining = search.remaining()
+                if remaining is not None and remaining <= 0:
+                    break
+                search.cond.wait(remaining)
+            search.answered = True
+        self._answer(search)
+
+    def _think(self, search: Search) -> None:
+        """Run the model for ``search`` and publish what it found (on its own thread)."""
+        try:
+            if not any(search.board.legal_moves):
+                self._publish(search, failure=None)
+                return
+            loaded = self.loader.wait()
+            usable = search.loaded = self.loader.usable(loaded)
+            if usable is None:
+                self._publish(search, failure=f"no model ({loaded.error})")
+                return
+            with self._policy_lock:
+                if search.answered:
+                    return
+                policy = usable.policy
+                if self._new_game:
+                    self._new_game = False
+                    policy.reset()
+                estimate, remaining = usable.costs.estimate(), search.remaining()
+                if estimate is not None and remaining is not None and estimate > remaining:
+                    self._publish(search, failure=f"no time for the model: it takes about {estimate * 1000:.0f} ms "
+                                                  f"and {max(remaining, 0) * 1000:.0f} ms are left")
+                    return
+                with search.cond:
+                    search.evaluating = True
+                start = time.perf_counter()
+                thought = think(policy, search.board, search.settings, search.searchmoves, self.rng)
+                usable.costs.add(time.perf_counter() - start)
+                with search.cond:
+                    search.thought, search.thought_done = thought, True
+                    search.cond.notify_all()
+                if not search.settings.ponder:
+                    return
+                remaining = search.remaining()
+                reply = None
+                if remaining is None or remaining > (usable.costs.estimate() or 0.0):
+                    reply = predict_reply(policy, search.board, thought.move)
+                with search.cond:
+                    search.ponder_move, search.ponder_done = reply, True
+                    search.cond.notify_all()
+        except Exception as exc:
+            self.output.log_note(traceback.format_exc())
+            self._publish(search, failure=f"internal error ({type(exc).__name__}: {exc})")
+
+    @staticmethod
+    def _publish(search: Search, failure: str | None) -> None:
+        with search.cond:
+            search.failure = failure
+            search.thought_done = search.ponder_done = True
+            search.cond.notify_all()
+
+    def _answer(self, search: Search) -> None:
+        board = search.board
+        elapsed = time.perf_counter() - search.received
+        if not any(board.legal_moves):
+            self.send(f"info depth 0 score {'mate 0' if board.is_checkmate() else 'cp 0'}")
             self.send("bestmove 0000")
             return
-        policy = self.policy()
-        if policy is None:
-            move = next(iter(self.board.legal_moves))
-        else:
-            scores = policy.score_legal_moves(self.board)
-            move = choose_move(scores, self.temperature, self.rng)
-        self.send(f"bestmove {move.uci()}")
+        thought = search.thought
+        if thought is None:
+            candidates = search.searchmoves or list(board.legal_moves)
+            move = self.fallback_rng.choice(candidates)
+            reason = search.failure or ("stopped before the model answered" if search.stopped
+                                        else "the time limit came before the model answered")
+            self.info_string(f"{reason}: playing a random legal move")
+            self.send(f"info depth 1 seldepth 1 multipv 1 score cp 0 nodes 0 time {elapsed * 1000:.0f} pv {move.uci()}")
+            self.send(f"bestmove {move.uci()}")
+            return
+        for note in thought.notes:
+            self.info_string(note)
+        self._announce_scoring(search)
+        for line in self._info_lines(search, thought, elapsed):
+            self.send(line)
+        ponder = f" ponder {search.ponder_move.uci()}" if search.ponder_move is not None else ""
+        self.send(f"bestmove {thought.move.uci()}{ponder}")
 
-    def run(self, stream) -> None:
-        for line in stream:
-            if not self.handle(line):
-                break
+    def _announce_scoring(self, search: Search) -> None:
+        loaded = search.loaded
+        if loaded is None or loaded.announced:
+            return
+        loaded.announced = True
+        if not loaded.policy.model.info.has_value_head:
+            self.info_string("this model has no value head: 'score cp 0' means no evaluation, not a level position")
+
+    def _info_lines(self, search: Search, thought: Thought, elapsed: float) -> list[str]:
+        board, settings, scores = search.board, search.settings, thought.scores
+        nodes = len(scores.moves) if scores is not None else board.legal_moves.count()
+        ms = max(round(elapsed * 1000), 1)
+        stats = f"nodes {nodes} nps {nodes * 1000 // ms} time {ms}"
+        wdl = scores.wdl if scores is not None else None
+        lines = []
+        if settings.multipv > 1 and scores is not None:
+            ranked = scores.ranked()[: settings.multipv]
+            for k, (move, _, _) in enumerate(ranked, start=1):
+                score = self._score(board, move, wdl, settings.show_wdl)
+                lines.append(f"info depth 1 seldepth 1 multipv {k} {score} {stats} pv {move.uci()}")
+            listing = ", ".join(f"{k}. {move.uci()} {p:.1%}" for k, (move, _, p) in enumerate(ranked, start=1))
+            lines.append(f"info string most probable moves: {listing}")
+        else:
+            pv = thought.move.uci() + (f" {search.ponder_move.uci()}" if search.ponder_move is not None else "")
+            score = self._score(board, thought.move, wdl, settings.show_wdl)
+            lines.append(f"info depth 1 seldepth 1 multipv 1 {score} {stats} pv {pv}")
+        probability = thought.probability(thought.move)
+        chance = f", probability {probability:.1%}" if probability is not None else ""
+        lines.append(f"info string played {thought.move.uci()}{chance}, temperature {thought.temperature:g}")
+        return lines
+
+    @staticmethod
+    def _score(board: chess.Board, move: chess.Move, wdl: np.ndarray | None, show_wdl: bool) -> str:
+        """``score mate 1`` for a move that mates at once, else the value head's score (cp 0 without one)."""
+        board.push(move)
+        mates = board.is_checkmate()
+        board.pop()
+        if mates:
+            return "score mate 1" + (" wdl 1000 0 0" if show_wdl else "")
+        if wdl is None:
+            return "score cp 0"
+        text = f"score cp {cp_from_wdl(wdl)}"
+        if show_wdl:
+            text += " wdl {} {} {}".format(*wdl_permille(wdl))
+        return text
+
+    def _report_load_error(self, loaded: Loaded) -> None:
+        usable = self.loader.usable(loaded)
+        still = f"still playing with {usable.key[0]}" if usable is not None else "moves are random until a model loads"
+        self.info_string(f"error: {loaded.error}; {still}")
+
+    def shutdown(self, stop: bool) -> None:
+        """End a running search and close the log: at ``quit`` the search is stopped (it still answers);
+        at the end of input (a script piping commands) a timed search may finish, an infinite or
+        pondering one is stopped."""
+        search = self.search
+        if search is not None and not search.answered and (stop or search.waiting()):
+            self.cmd_stop([])
+        self._finish_search(timeout=None if not stop else 5)
+        self.output.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transcend-uci",
+        description="The transcend model as a UCI chess engine: speaks UCI on stdin/stdout. Every flag "
+                    "mirrors a UCI option of the same meaning (a GUI can still change it with setoption).",
+    )
+    add_flags(parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="transcend-uci", description="The transcend model as a UCI chess engine.")
-    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="exported .onnx model (default: bundled)")
-    parser.add_argument("--temperature", type=float, default=0.001, help="sampling temperature over moves (0 = best)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for reproducible games")
-    parser.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
-    args = parser.parse_args(argv)
-    if not args.model.is_file():
-        print(f"transcend-uci: error: {args.model}: no such model file", file=sys.stderr)
-        raise SystemExit(1)
-    if args.temperature < 0:
-        print("transcend-uci: error: --temperature must be >= 0", file=sys.stderr)
-        raise SystemExit(2)
-    engine = UciEngine(args.model, args.temperature, args.seed, args.provider)
-    engine.start_loading()
+    settings = settings_from_args(build_parser().parse_args(argv))
+
+    def closed() -> None:  # stdout is gone: leave without a word (and without a BrokenPipe message)
+        os._exit(0)
+
     try:
-        engine.run(sys.stdin)
-    except (BrokenPipeError, KeyboardInterrupt):
+        engine = UciEngine(settings, sys.stdout.buffer, closed)
+    except OSError as exc:
+        print(f"transcend-uci: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    try:
+        engine.run(sys.stdin.buffer)
+    except KeyboardInterrupt:
         pass
+    sys.stdout.flush()
+    os._exit(0)  # a model still loading or running on a daemon thread must not delay or crash the exit
 
 
 if __name__ == "__main__":
