@@ -37,6 +37,45 @@ def write_random_pgn(path: Path, n_games: int, seed: int = 0, elo_range=(800, 16
     return path
 
 
+def lichess_game_text(board: chess.Board, headers: dict[str, str] | None = None, seed: int = 0,
+                      evals: bool = False) -> str:
+    """A game as lichess's database dumps write it: lichess's 17 tags, one movetext line
+    ``1. e4 { [%clk 0:03:00] } 1... e5 { [%clk 0:03:00] } 2. Nf3?! ...`` with clock comments (eval
+    comments too with ``evals``), suffixes on a few moves, and the result."""
+    rng = random.Random(seed)
+    result = board.result() if board.is_game_over() else rng.choice(["1-0", "0-1", "1/2-1/2"])
+    tags = {"Event": "Rated Blitz game", "Site": f"https://lichess.org/{rng.getrandbits(40):010x}",
+            "Date": "2023.01.01", "Round": "-", "White": f"player{rng.randint(1, 10**6)}",
+            "Black": f"player{rng.randint(1, 10**6)}", "Result": result, "UTCDate": "2023.01.01",
+            "UTCTime": "12:00:00", "WhiteElo": str(rng.randint(800, 2400)), "BlackElo": str(rng.randint(800, 2400)),
+            "WhiteRatingDiff": "+5", "BlackRatingDiff": "-5", "ECO": "C20", "Opening": "King's Pawn Game",
+            "TimeControl": "180+0", "Termination": "Normal"}
+    tags.update(headers or {})
+    replay, clocks, parts = chess.Board(), [180, 180], []
+    for ply, move in enumerate(board.move_stack):
+        san = replay.san(move) + (rng.choice(["?!", "?", "??", "!", "!?"]) if rng.random() < 0.05 else "")
+        replay.push(move)
+        clocks[ply % 2] = max(0, clocks[ply % 2] - rng.randint(0, 6))
+        eval_ = f"[%eval {rng.uniform(-3, 3):.2f}] " if evals else ""
+        number = f"{ply // 2 + 1}." if ply % 2 == 0 else f"{ply // 2 + 1}..."
+        clock = clocks[ply % 2]
+        parts.append(f"{number} {san} {{ {eval_}[%clk 0:{clock // 60:02d}:{clock % 60:02d}] }}")
+    tag_lines = "".join(f'[{k} "{v}"]\n' for k, v in tags.items())
+    return f"{tag_lines}\n{' '.join(parts + [result])}\n\n"
+
+
+def write_lichess_pgn(path: Path, n_games: int, seed: int = 0, distinct: int | None = None,
+                      eval_share: float = 0.1) -> Path:
+    """``n_games`` lichess-format games (about 2.4 kB each, like a lichess dump) of ``distinct``
+    random legal games (all different by default), with random ratings."""
+    rng = random.Random(seed)
+    boards = [random_game(rng, max_plies=rng.randint(20, 130)) for _ in range(distinct or n_games)]
+    with open(path, "w") as f:
+        for i in range(n_games):
+            f.write(lichess_game_text(boards[i % len(boards)], seed=rng.getrandbits(32), evals=rng.random() < eval_share))
+    return path
+
+
 @pytest.fixture(scope="session")
 def stockfish() -> str:
     return stockfish_path()

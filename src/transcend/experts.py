@@ -100,6 +100,8 @@ class Expert(Protocol):
 
     def choose(self, board: chess.Board) -> chess.Move: ...
 
+    def new_game(self, seed: int) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -111,6 +113,10 @@ class RandomExpert:
     def choose(self, board: chess.Board) -> chess.Move:
         return self.rng.choice(list(board.legal_moves))
 
+    def new_game(self, seed: int) -> None:
+        """Replay the same choices in a game started with the same seed."""
+        self.rng.seed(seed)
+
     def close(self) -> None:
         pass
 
@@ -120,12 +126,18 @@ class StockfishExpert:
     engine: chess.engine.SimpleEngine
     limit: chess.engine.Limit
     name: str
+    game: object = None
 
     def choose(self, board: chess.Board) -> chess.Move:
-        move = self.engine.play(board, self.limit).move
+        move = self.engine.play(board, self.limit, game=self.game).move
         if move is None:
             raise ExpertError(f"{self.name} returned no move in {board.fen()}")
         return move
+
+    def new_game(self, seed: int) -> None:
+        """Send ``ucinewgame`` before the next move: a cleared hash makes node- or depth-limited
+        searches repeat exactly (skill levels and movetime still vary from run to run)."""
+        self.game = object()
 
     def close(self) -> None:
         try:
@@ -145,6 +157,10 @@ class NoisyExpert:
         if self.rng.random() < self.eps:
             return self.rng.choice(list(board.legal_moves))
         return self.inner.choose(board)
+
+    def new_game(self, seed: int) -> None:
+        self.inner.new_game(seed)
+        self.rng.seed(seed)
 
     def close(self) -> None:
         self.inner.close()
