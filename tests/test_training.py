@@ -198,6 +198,9 @@ def test_bad_datasets_and_resume_targets_are_one_line_errors(dataset, tmp_path):
     (broken / "train_games.npy").write_bytes((dataset / "val_games.npy").read_bytes())
     assert "does not match train.bin" in error(broken, dataclasses.replace(MICRO, value_head=True))
     assert "vocab_size 40" in error(dataset, dataclasses.replace(MICRO, vocab_size=40))
+    (broken / "train.bin").write_bytes(bytes([GAME_START_ID, 1, 40, 2]))
+    (broken / "train_games.npy").unlink()
+    assert "symbol id 40, outside the 32-symbol vocabulary" in error(broken)
     meta = json.loads((dataset / "meta.json").read_text())
     (broken / "meta.json").write_text(json.dumps({**meta, "vocab": meta["vocab"][::-1]}))
     assert "vocabulary" in error(broken)
@@ -237,18 +240,18 @@ def test_resumed_run_repeats_the_uninterrupted_one(dataset, tmp_path):
 @pytest.mark.slow
 def test_sigkill_at_any_moment_never_corrupts_and_resume_continues(dataset, tmp_path):
     reference = tmp_path / "reference"
-    max_iters = 40
-    cfg = dataclasses.replace(FAST, max_iters=max_iters, lr_decay_iters=max_iters, eval_interval=10,
-                              checkpoint_interval=1)
-    train(dataset, reference, MICRO, cfg, progress=False)
+    max_iters = 24
+    cfg = dataclasses.replace(FAST, max_iters=max_iters, lr_decay_iters=max_iters, eval_interval=8,
+                              checkpoint_interval=100)
+    train(dataset, reference, MICRO, cfg, progress=False)  # checkpoints do not change the run
 
     run = tmp_path / "killed"
     args = ["train", "--data", str(dataset), "--out", str(run), *MICRO_FLAGS, "--max-iters", str(max_iters),
-            "--set", f"lr_decay_iters={max_iters}", "--set", "eval_interval=10", "--set", "checkpoint_interval=1"]
+            "--set", f"lr_decay_iters={max_iters}", "--set", "eval_interval=8", "--set", "checkpoint_interval=1"]
     rng = random.Random(0)
     kills = 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for attempt in range(6):
+    for attempt in range(3):
         proc = subprocess.Popen([sys.executable, "-m", "transcend.cli", *args, *(["--resume"] if attempt else [])],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         before = read_log(run)[-1]["step"] if read_log(run) else 0
@@ -394,5 +397,5 @@ def test_log_records_throughput_and_mfu(dataset, tmp_path):
     n = GPT(MICRO).num_params(non_embedding=True)
     for r in log:
         assert r["tokens_per_s"] > 0
-        assert r["mfu"] == pytest.approx(r["tokens_per_s"] * flops_per_token(MICRO, n) / 312e12, rel=1e-2, abs=2e-6)
+        assert r["mfu"] == pytest.approx(r["tokens_per_s"] * flops_per_token(MICRO, n) / 312e12, rel=1e-2)
     assert flops_per_token(MICRO, n) == 6 * n + 12 * 1 * 2 * 16 * 64

@@ -292,7 +292,7 @@ def _run(data_dir: Path, out_dir: Path, model_cfg: GPTConfig, cfg: TrainConfig, 
                     tokens_per_s = tokens_per_step * (step - last_log_step) / max(elapsed, 1e-9)
                     record = {"step": step, "loss": round(losses[0] / dist.world, 5), "lr": lr,
                               "tokens_per_s": round(tokens_per_s, 1),
-                              "mfu": round(mfu(model_cfg, n_params, tokens_per_s / dist.world, cfg.peak_flops), 6)}
+                              "mfu": float(f"{mfu(model_cfg, n_params, tokens_per_s / dist.world, cfg.peak_flops):.4g}")}
                     if with_values:
                         record["train_value_loss"] = round(losses[1] / dist.world, 5)
                     if evaluating:

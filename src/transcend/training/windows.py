@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import DataError, load_split
-from ..transcript import GAME_START_ID, SPACE_ID, decode
+from ..transcript import GAME_START_ID, SPACE_ID, VOCAB, decode
 from .config import TrainingError
 
 INDEX_DTYPE = np.dtype([("start", "<i8"), ("length", "<i4"), ("result", "i1")])
@@ -88,6 +88,10 @@ def load_split_games(data_dir: Path, split: str, need_results: bool) -> Split:
         tokens = load_split(data_dir, split)
     except DataError as exc:
         raise TrainingError(str(exc)) from None
+    head = np.asarray(tokens[:_SCAN_CHUNK])
+    if head.size and int(head.max()) >= len(VOCAB):
+        raise TrainingError(f"{data_dir}: {split}.bin holds symbol id {int(head.max())}, outside the "
+                            f"{len(VOCAB)}-symbol vocabulary; run `transcend data prepare` again")
     index = load_game_index(data_dir, split, tokens)
     if index is None:
         if need_results and tokens.size:
