@@ -66,13 +66,14 @@ def lichess_game_text(board: chess.Board, headers: dict[str, str] | None = None,
 
 def write_lichess_pgn(path: Path, n_games: int, seed: int = 0, distinct: int | None = None,
                       eval_share: float = 0.1) -> Path:
-    """``n_games`` lichess-format games (about 2.4 kB each, like a lichess dump) of ``distinct``
-    random legal games (all different by default), with random ratings."""
+    """``n_games`` lichess-format games (about 2.5 kB each, like a lichess dump): ``distinct`` random
+    legal games with random ratings (all different by default), repeated in turn."""
     rng = random.Random(seed)
-    boards = [random_game(rng, max_plies=rng.randint(20, 130)) for _ in range(distinct or n_games)]
+    texts = [lichess_game_text(random_game(rng, max_plies=rng.randint(20, 130)), seed=rng.getrandbits(32),
+                               evals=rng.random() < eval_share) for _ in range(distinct or n_games)]
     with open(path, "w") as f:
         for i in range(n_games):
-            f.write(lichess_game_text(boards[i % len(boards)], seed=rng.getrandbits(32), evals=rng.random() < eval_share))
+            f.write(texts[i % len(texts)])
     return path
 
 

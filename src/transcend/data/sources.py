@@ -74,10 +74,9 @@ def _decompressed(raw: BinaryIO, read_size: int, name: str) -> Iterator[bytes]:
         yield from _zstd_blocks(raw, read_size, name)
         return
     if magic.startswith(_BZ2_MAGIC) or magic.startswith(_GZIP_MAGIC):
-        opener = bz2.BZ2File if magic.startswith(_BZ2_MAGIC) else gzip.GzipFile
-        stream = opener(fileobj=raw, mode="rb")
+        stream = bz2.BZ2File(raw, "rb") if magic.startswith(_BZ2_MAGIC) else gzip.GzipFile(fileobj=raw, mode="rb")
         try:
-            while block := stream.read(read_size):
+            while block := stream.read1(read_size):  # read1: what was decoded before damage comes out
                 yield block
         except (EOFError, OSError, zlib.error) as exc:
             raise DamagedInput(f"{name}: damaged compressed stream ({exc})") from None
@@ -97,7 +96,7 @@ def _zstd_blocks(raw: BinaryIO, read_size: int, name: str) -> Iterator[bytes]:
     dctx = zstandard.ZstdDecompressor()
     frame = dctx.decompressobj()
     in_frame = False
-    piece = 1 << 16  # compressed bytes per call: bounds what one call can inflate to
+    piece = 1 << 14  # compressed bytes per call: bounds what one call inflates to, and what corruption loses
     try:
         while data := raw.read(read_size):
             for i in range(0, len(data), piece):

@@ -241,11 +241,16 @@ def resume_point(path: Path, config: SynthConfig) -> int:
         raise SynthError(f"{path}: not a PGN file written by `transcend data synth`; choose another --out")
     with open(path, "rb+") as f:
         f.seek(starts[-1])
-        if not _is_complete(f.read()):
-            f.truncate(starts.pop())
+        length = _complete_length(f.read())
+        if length is None:  # a game cut short by a kill: cut it off, it is played again
+            end = starts.pop()
+            count -= 1
+        else:
+            end = starts[-1] + length
+        if end < f.seek(0, os.SEEK_END):
+            f.truncate(end)
             f.flush()
             os.fsync(f.fileno())
-            count -= 1
         if not count:
             return 0
         f.seek(starts[-1])
@@ -281,8 +286,12 @@ def _scan_games(path: Path) -> tuple[int, list[int]]:
     return count, starts
 
 
-def _is_complete(text: bytes) -> bool:
-    """A game as synth writes it: tags, a blank line, movetext ending with the result, a blank line."""
-    if not text.endswith(b"\n\n") or b"\n\n" not in text.strip():
-        return False
-    return text.split()[-1] in RESULT_CODES
+def _complete_length(text: bytes) -> int | None:
+    """The length of the whole game that ``text`` begins with, as synth writes one (tags, a blank
+    line, movetext ending with the result, a blank line), or None when it is cut short."""
+    tags_end = text.find(b"\n\n")
+    end = text.find(b"\n\n", tags_end + 2) if tags_end >= 0 else -1
+    if end < 0:
+        return None
+    movetext = text[tags_end:end].split()
+    return end + 2 if movetext and movetext[-1] in RESULT_CODES else None
