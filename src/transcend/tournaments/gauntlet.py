@@ -226,10 +226,18 @@ def model_player_name(model: ModelEntry, temperature: float) -> str:
 
 
 def _start_engine(command: list[str], what: str) -> chess.engine.SimpleEngine:
+    """Start a UCI engine and wait until it is ready (a model loads in the background, and its loading
+    time must not be charged to its clock in the first game)."""
     try:
-        return chess.engine.SimpleEngine.popen_uci(command, setpgrp=True)
+        engine = chess.engine.SimpleEngine.popen_uci(command, setpgrp=True)
     except (OSError, chess.engine.EngineError, TimeoutError) as exc:
         raise TournamentError(f"cannot start {what} ({' '.join(command)}): {exc}") from None
+    try:
+        engine.ping()
+    except (chess.engine.EngineError, TimeoutError) as exc:
+        engine.close()
+        raise TournamentError(f"{what} ({' '.join(command)}) did not get ready: {exc}") from None
+    return engine
 
 
 class _Slot:
@@ -241,7 +249,6 @@ class _Slot:
         self.threads = threads
         self.value_heads = value_heads
         self.players: dict[tuple[str, int], Player] = {}
-        self.model_options: dict[int, dict] = {}
 
     def model_player(self, m: int) -> EnginePlayer:
         key = ("model", m)
@@ -322,7 +329,6 @@ def play_scheduled(
     declared = model.engine.options
     model.engine.configure({k: v for k, v in options.items() if k in declared})
     opponent = slot.opponent_player(game.opponent, seed)
-    model.name = model_player_name(config.models[game.model], game.temperature)
     start = opening_for(game.pair, book, config.random_plies, config.seed)
     white, black = (model, opponent) if game.model_white else (opponent, model)
     record = play_game(white, black, start, config.rules, game_key=("game", game.index), should_stop=should_stop)
