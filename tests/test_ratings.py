@@ -12,6 +12,7 @@ from transcend.tournaments.ratings import (
     PAPER_START,
     Glicko2Rating,
     RatingError,
+    _grouped,
     _log_likelihood,
     elo_difference,
     glicko2_sequential,
@@ -58,9 +59,10 @@ def test_ml_elo_hand_computed():
     assert est.rating == pytest.approx(1500 + 400 * math.log10(3), abs=1e-6)
     assert est.games == 10
     # the interval is where the log-likelihood has dropped by chi2(1, 95%) / 2
-    best = _log_likelihood(est.rating, games)
+    groups = _grouped(games)
+    best = _log_likelihood(est.rating, groups)
     for bound in (est.low, est.high):
-        assert best - _log_likelihood(bound, games) == pytest.approx(CHI2_1_95 / 2, abs=1e-6)
+        assert best - _log_likelihood(bound, groups) == pytest.approx(CHI2_1_95 / 2, abs=1e-6)
     assert est.low < est.rating < est.high
 
 

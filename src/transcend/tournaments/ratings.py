@@ -142,14 +142,25 @@ def expected_score(rating: float, opponent: float) -> float:
     return 1.0 / (1.0 + 10.0 ** ((opponent - rating) / 400.0))
 
 
-def _log_likelihood(rating: float, games: Sequence[tuple[float, float]]) -> float:
-    total = 0.0
+def _grouped(games: Iterable[tuple[float, float]]) -> list[tuple[float, int, float]]:
+    """(opponent rating, games, total score) per distinct opponent rating: the likelihood only needs these."""
+    groups: dict[float, list[float]] = {}
     for opp, score in games:
+        _check_score(score)
+        group = groups.setdefault(opp, [0, 0.0])
+        group[0] += 1
+        group[1] += score
+    return [(opp, int(n), total) for opp, (n, total) in groups.items()]
+
+
+def _log_likelihood(rating: float, groups: Sequence[tuple[float, int, float]]) -> float:
+    total = 0.0
+    for opp, n, score in groups:
         # log p and log(1 - p) computed stably from the rating difference
         x = (rating - opp) * math.log(10.0) / 400.0
         log_p = -math.log1p(math.exp(-x)) if x > -30 else x
         log_q = -math.log1p(math.exp(x)) if x < 30 else -x
-        total += score * log_p + (1.0 - score) * log_q
+        total += score * log_p + (n - score) * log_q
     return total
 
 
@@ -175,38 +186,37 @@ def max_likelihood_elo(games: Sequence[tuple[float, float]]) -> EloEstimate:
     loss). The interval is where twice the log-likelihood drop stays within the chi-square(1) 95%
     quantile; it is exact for any number of games and stays meaningful at perfect scores.
     """
-    games = list(games)
-    if not games:
+    groups = _grouped(games)
+    count = sum(n for _, n, _ in groups)
+    if not count:
         return EloEstimate(None, None, None, 0)
-    for _, score in games:
-        _check_score(score)
-    lowest = min(opp for opp, _ in games) - 4000.0
-    highest = max(opp for opp, _ in games) + 4000.0
-    total = sum(score for _, score in games)
+    lowest = min(opp for opp, _, _ in groups) - 4000.0
+    highest = max(opp for opp, _, _ in groups) + 4000.0
+    total = sum(score for _, _, score in groups)
 
     def score_gap(rating: float) -> float:  # decreasing in rating; zero at the maximum
-        return total - sum(expected_score(rating, opp) for opp, _ in games)
+        return total - sum(n * expected_score(rating, opp) for opp, n, _ in groups)
 
-    if total <= 0.0 or total >= len(games):
+    if total <= 0.0 or total >= count:
         best, best_ll = None, 0.0  # the supremum of the likelihood is 1, reached at +-infinity
     else:
         best = _bisect(score_gap, lowest, highest)
-        best_ll = _log_likelihood(best, games)
+        best_ll = _log_likelihood(best, groups)
     threshold = best_ll - CHI2_1_95 / 2.0
 
     def drop(rating: float) -> float:
-        return _log_likelihood(rating, games) - threshold
+        return _log_likelihood(rating, groups) - threshold
 
     low = high = None
     if total > 0.0:
         centre = best if best is not None else highest
         if drop(lowest) < 0:
             low = _bisect(drop, lowest, centre)
-    if total < len(games):
+    if total < count:
         centre = best if best is not None else lowest
         if drop(highest) < 0:
             high = _bisect(drop, centre, highest)
-    return EloEstimate(best, low, high, len(games))
+    return EloEstimate(best, low, high, count)
 
 
 def elo_difference(wins: int, draws: int, losses: int) -> tuple[float | None, float | None]:
