@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from conftest import write_random_pgn
-from transcend.data import GameFilter, prepare
+from transcend.data import INDEX_DTYPE, GameFilter, prepare
 from transcend.model import GPTConfig
 from transcend.training import PRESETS, TrainConfig, TrainingError, preset, resolve_config, train
 from transcend.training.checkpoint import read_log
 from transcend.training.config import parse_override
-from transcend.training.windows import INDEX_DTYPE, _scan_game_starts, load_split_games, sample_batch, value_targets
+from transcend.training.windows import _scan_game_starts, load_split_games, sample_batch, value_targets
 from transcend.transcript import GAME_START_ID, encode, next_move_prefix, sans_from_transcript
 
 REPO = Path(__file__).resolve().parents[1]

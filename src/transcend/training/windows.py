@@ -25,13 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError, load_split
+from ..data import INDEX_DTYPE, DataError, load_index, load_split
 from ..transcript import GAME_START_ID, SPACE_ID, VOCAB, decode
 from .config import TrainingError
-
-INDEX_DTYPE = np.dtype([("start", "<i8"), ("length", "<i4"), ("result", "i1")])
-"""Per-game index written by ``data prepare``: offset of the ``;``, length in symbols, result
-(0 = White won, 1 = draw, 2 = Black won, -1 = unknown)."""
 
 _SCAN_CHUNK = 1 << 26
 
@@ -63,7 +59,7 @@ def load_game_index(data_dir: Path, split: str, tokens: np.ndarray) -> np.ndarra
     if not path.is_file():
         return None
     try:
-        index = np.load(path, mmap_mode="r", allow_pickle=False)
+        index = load_index(data_dir, split)
     except (ValueError, OSError) as exc:
         raise TrainingError(f"{path}: unreadable game index ({exc})") from None
     if index.dtype != INDEX_DTYPE or index.ndim != 1:
