@@ -230,6 +230,7 @@ def test_paper_protocol_as_cutechess_and_fastchess_commands(tmp_path, tiny_onnx,
     first = cutechess[0]
     model = first[engines[0] + 1: engines[1]] if (engines := [i for i, a in enumerate(first) if a == "-engine"]) else []
     assert "cmd=transcend-uci" in model and "arg=--temperature" in model and "arg=0.001" in model
+    assert "st=60" in model  # the model is not timed under the paper's protocol, Stockfish is
     assert any(a.startswith("args=") and "--temperature 0.001" in a for a in fastchess[0])
     assert not out.exists()  # printing plays nothing
 

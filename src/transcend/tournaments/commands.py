@@ -16,6 +16,7 @@ import chess.pgn
 from ..experts import find_stockfish, parse_expert_spec
 from .books import opening_for
 from .gauntlet import GauntletConfig, Opponent, model_player_name
+from .match import HANG_TIMEOUT_S
 
 
 def _seconds(ms: int) -> str:
@@ -64,6 +65,8 @@ def _model_engine(config: GauntletConfig, model_index: int, temperature: float, 
         options.append("args=" + " ".join(shlex.quote(a) for a in args))
     if config.sampling:
         options.append(f"option.Sampling={config.sampling}")
+    if config.rules.limit.clock is None:  # transcend tournament gives the model no limit here
+        return options + [f"st={HANG_TIMEOUT_S:g}"]
     return options + _limit_options(config)
 
 

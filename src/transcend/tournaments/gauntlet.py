@@ -262,7 +262,12 @@ class _Slot:
                 raise TournamentError("--sampling: this transcend-uci has no Sampling option")
             if "Threads" in options and self.threads:
                 engine.configure({"Threads": self.threads})
-            self.players[key] = EnginePlayer(engine, model.name, reports_scores=self.value_heads[model.path])
+            # The model does not search: one evaluation a move whatever the limit. Under --movetime or
+            # --nodes it gets none (a bare "go"), as in the paper, where only Stockfish was timed, so
+            # that a slow machine never makes its time manager answer with an emergency random move.
+            unlimited = None if self.config.rules.limit.clock is not None else chess.engine.Limit()
+            self.players[key] = EnginePlayer(engine, model.name, fixed_limit=unlimited,
+                                             reports_scores=self.value_heads[model.path])
         return self.players[key]  # type: ignore[return-value]
 
     def opponent_player(self, o: int, seed: int) -> Player:
@@ -324,10 +329,14 @@ def play_scheduled(
 ) -> dict | None:
     """Play one scheduled game in ``slot``; the journal record, or None when stopped early."""
     seed = game_seed(config, game.index)
-    model = slot.model_player(game.model)
     options = model_options(config, game.temperature, seed)
-    declared = model.engine.options
-    model.engine.configure({k: v for k, v in options.items() if k in declared})
+    model = slot.model_player(game.model)
+    try:
+        model.engine.configure({k: v for k, v in options.items() if k in model.engine.options})
+    except chess.engine.EngineTerminatedError:  # it died between games: a fresh one plays this game
+        slot.drop(model)
+        model = slot.model_player(game.model)
+        model.engine.configure({k: v for k, v in options.items() if k in model.engine.options})
     opponent = slot.opponent_player(game.opponent, seed)
     start = opening_for(game.pair, book, config.random_plies, config.seed)
     white, black = (model, opponent) if game.model_white else (opponent, model)

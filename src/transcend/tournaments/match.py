@@ -193,7 +193,8 @@ def _fault_from(exc: BaseException, name: str) -> PlayerFault:
 
 @dataclass
 class EnginePlayer:
-    """A UCI engine process. ``fixed_limit``, when set, replaces the game's limit (an expert spec's own)."""
+    """A UCI engine process. ``fixed_limit``, when set, replaces the game's limit: an expert spec's own
+    limit, or no limit at all (``Limit()``, a bare ``go``) for our model outside clock games."""
 
     engine: chess.engine.SimpleEngine
     name: str
@@ -202,7 +203,7 @@ class EnginePlayer:
     """False for an engine whose scores mean nothing (our model without a value head says ``cp 0``)."""
 
     def play(self, board: chess.Board, limit: chess.engine.Limit, timeout_s: float | None, game: object) -> Reply:
-        limit = self.fixed_limit or limit
+        limit = self.fixed_limit if self.fixed_limit is not None else limit
         try:
             coro = asyncio.wait_for(
                 self.engine.protocol.play(board, limit, game=game, info=chess.engine.INFO_SCORE), timeout_s
@@ -355,7 +356,8 @@ def play_game(
             deadline = clocks.left[turn] + margin_s
         else:
             limit = per_move
-            own = getattr(player, "fixed_limit", None) or limit
+            own = getattr(player, "fixed_limit", None)
+            own = own if own is not None else limit
             deadline = own.time + margin_s if own.time is not None else HANG_TIMEOUT_S
         side = "white" if turn == chess.WHITE else "black"
         loser_wins = "0-1" if turn == chess.WHITE else "1-0"
