@@ -11,7 +11,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -25,8 +24,7 @@ TOURNAMENT = [sys.executable, "-m", "transcend.cli", "tournament"]
 
 
 def _run(args: list[str]):
-    result = CliRunner().invoke(cli, ["tournament", *args], catch_exceptions=False)
-    return result
+    return CliRunner().invoke(cli, ["tournament", *args], catch_exceptions=False)
 
 
 def _records(out: Path) -> list[dict]:
@@ -228,7 +226,8 @@ def test_paper_protocol_as_cutechess_and_fastchess_commands(tmp_path, tiny_onnx,
         for level in (1, 3, 5):
             assert f"option.Skill Level={level}" in argv
     first = cutechess[0]
-    model = first[engines[0] + 1: engines[1]] if (engines := [i for i, a in enumerate(first) if a == "-engine"]) else []
+    engines = [i for i, a in enumerate(first) if a == "-engine"]
+    model = first[engines[0] + 1: engines[1]]
     assert "cmd=transcend-uci" in model and "arg=--temperature" in model and "arg=0.001" in model
     assert "st=60" in model  # the model is not timed under the paper's protocol, Stockfish is
     assert any(a.startswith("args=") and "--temperature 0.001" in a for a in fastchess[0])
