@@ -1,86 +1,159 @@
 """Export a trained model (run directory or nanoGPT ``ckpt.pt``) to one self-describing ONNX file.
 
-The graph is ``GPT.forward_cached``: it takes a KV cache in and gives one out, with explicit position
-ids and attention mask, so that the engine can score all legal moves as a prefix tree in one pass.
-Metadata properties carry the format version, the vocabulary and the model config.
+The graph is ``CachedStep``: new symbols on top of a KV cache, with explicit position ids and an
+explicit attention mask, so that the engine can score all legal moves as a prefix tree in one pass.
+It takes one past key and one past value input per layer and gives out only the keys and values of
+the symbols it was fed; attention over the past and over the new symbols is computed in two parts
+and never concatenates the cache, so a move costs no copy of the cache inside the graph (format 2,
+``engine.runtime``). Metadata properties carry the format version, the vocabulary, the model config
+and the quantization.
+
+``--quantize int8`` is onnxruntime's dynamic quantization of the matrix products (for the CPU);
+``--quantize fp16`` converts weights, activations and the cache to float16 (for CUDA).
+``verify`` compares onnxruntime with the PyTorch model on real game transcripts.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import chess
+import numpy as np
 import torch
+from torch.nn import functional as F
 
+from .engine.runtime import FORMAT_VERSION
 from .model import GPT, load_model
-from .transcript import VOCAB
+from .transcript import VOCAB, encode, transcript_from_sans
 
-FORMAT_VERSION = "1"
-INPUT_NAMES = ["tokens", "positions", "attn_mask", "past_keys", "past_values"]
-OUTPUT_NAMES = ["logits", "present_keys", "present_values"]
-VALUE_OUTPUT = "wdl_logits"
+QUANTIZATIONS = ("none", "int8", "fp16")
+DEFAULT_TOLERANCE = {"none": 1e-3, "int8": 1.0, "fp16": 0.1}
+"""Largest logit difference from PyTorch (fp32) that ``verify`` accepts, by quantization."""
 
 
-class _CachedStep(torch.nn.Module):
+class ExportError(ValueError):
+    """An export that cannot be done or that failed its verification."""
+
+
+def input_names(n_layer: int) -> list[str]:
+    return (["tokens", "positions", "attn_mask"] + [f"past_key_{i}" for i in range(n_layer)]
+            + [f"past_value_{i}" for i in range(n_layer)])
+
+
+class CachedStep(torch.nn.Module):
+    """The engine's inference step: ``forward(tokens, positions, attn_mask, *past)``.
+
+    tokens, positions: (B, T) int64; attn_mask: (B, T, P+T) bool, True where attention is allowed;
+    past: n_layer past keys then n_layer past values, each (B, n_head, P, head_dim). Returns logits
+    (B, T, vocab), the new symbols' keys and values (n_layer, B, n_head, T, head_dim) and, for a model
+    with a value head, WDL logits (B, T, 3). The same module is traced to ONNX and run by the PyTorch
+    path (``transcend.torch_policy``), so both compute the same thing.
+    """
+
     def __init__(self, model: GPT) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, tokens, positions, attn_mask, past_keys, past_values):  # noqa: D102
-        return self.model.forward_cached(tokens, positions, attn_mask, past_keys, past_values)
+    def forward(self, tokens, positions, attn_mask, *past):  # noqa: D102
+        model, tr = self.model, self.model.transformer
+        n_layer = model.config.n_layer
+        x = tr.wte(tokens) + tr.wpe(positions)
+        n_past = past[0].shape[2]
+        # One additive mask for all layers, split into its past and new columns.
+        bias = torch.zeros(attn_mask.shape, dtype=x.dtype).masked_fill(~attn_mask, float("-inf")).unsqueeze(1)
+        bias_past, bias_new = bias[..., :n_past], bias[..., n_past:]
+        keys, values = [], []
+        for i, block in enumerate(tr.h):
+            attn = block.attn
+            q, k, v = attn._heads(block.ln_1(x))
+            q = q * (1.0 / math.sqrt(q.shape[-1]))
+            past_k, past_v = past[i], past[n_layer + i]
+            scores = torch.cat([q @ past_k.transpose(-1, -2) + bias_past, q @ k.transpose(-1, -2) + bias_new], -1)
+            weights = F.softmax(scores, dim=-1)
+            y = weights[..., :n_past] @ past_v + weights[..., n_past:] @ v
+            x = x + attn._merge(y)
+            x = x + block.mlp(block.ln_2(x))
+            keys.append(k)
+            values.append(v)
+        x = tr.ln_f(x)
+        out = (model.lm_head(x), torch.stack(keys), torch.stack(values))
+        if model.value_head is not None:
+            out = out + (model.value_head(x),)
+        return out
 
 
-def export_onnx(model: GPT, out_path: Path, source: str = "") -> None:
-    """Trace ``model.forward_cached`` to ONNX (opset 17) and attach the metadata."""
+def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "none") -> None:
+    """Trace ``CachedStep(model)`` to ONNX (opset 17), quantize if asked, and attach the metadata."""
     import onnx
 
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantization {quantize!r}; choose {', '.join(QUANTIZATIONS)}")
     cfg = model.config
     model = model.eval().float().cpu()
-    past, new = 3, 2
-    cache = torch.zeros(cfg.n_layer, 1, cfg.n_head, past, cfg.head_dim)
+    n_past, n_new = 3, 2
+    past = [torch.zeros(1, cfg.n_head, n_past, cfg.head_dim) for _ in range(2 * cfg.n_layer)]
     example = (
-        torch.zeros(1, new, dtype=torch.long),
-        torch.arange(past, past + new).unsqueeze(0),
-        torch.ones(1, new, past + new, dtype=torch.bool),
-        cache,
-        cache.clone(),
+        torch.zeros(1, n_new, dtype=torch.long),
+        torch.arange(n_past, n_past + n_new).unsqueeze(0),
+        torch.ones(1, n_new, n_past + n_new, dtype=torch.bool),
+        *past,
     )
-    output_names = OUTPUT_NAMES + ([VALUE_OUTPUT] if cfg.value_head else [])
-    dynamic = {
-        "tokens": {0: "batch", 1: "new"},
-        "positions": {0: "batch", 1: "new"},
-        "attn_mask": {0: "batch", 1: "new", 2: "total"},
-        "past_keys": {1: "batch", 3: "past"},
-        "past_values": {1: "batch", 3: "past"},
-        "logits": {0: "batch", 1: "new"},
-        "present_keys": {1: "batch", 3: "total"},
-        "present_values": {1: "batch", 3: "total"},
-        VALUE_OUTPUT: {0: "batch", 1: "new"},
-    }
+    names = input_names(cfg.n_layer)
+    outputs = ["logits", "new_keys", "new_values"] + (["wdl_logits"] if cfg.value_head else [])
+    dynamic = {"tokens": {0: "batch", 1: "new"}, "positions": {0: "batch", 1: "new"},
+               "attn_mask": {0: "batch", 1: "new", 2: "total"}, "logits": {0: "batch", 1: "new"},
+               "new_keys": {1: "batch", 3: "new"}, "new_values": {1: "batch", 3: "new"},
+               "wdl_logits": {0: "batch", 1: "new"}}
+    dynamic.update({name: {0: "batch", 2: "past"} for name in names[3:]})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _CachedStep(model), example, str(tmp), dynamo=False, opset_version=17,
-            input_names=INPUT_NAMES, output_names=output_names,
-            dynamic_axes={k: v for k, v in dynamic.items() if k in INPUT_NAMES + output_names},
+            CachedStep(model), example, str(tmp), dynamo=False, opset_version=17,
+            input_names=names, output_names=outputs,
+            dynamic_axes={k: v for k, v in dynamic.items() if k in names + outputs},
         )
-    proto = onnx.load(str(tmp))
-    write_metadata(proto, cfg.to_dict(), source)
-    onnx.save(proto, str(tmp))
-    tmp.replace(out_path)
+    try:
+        if quantize == "int8":
+            _quantize_int8(tmp)
+        proto = onnx.load(str(tmp))
+        if quantize == "fp16":
+            from onnxruntime.transformers.float16 import convert_float_to_float16
+
+            proto = convert_float_to_float16(proto, keep_io_types=False, disable_shape_infer=True)
+        write_metadata(proto, cfg.to_dict(), source, quantize)
+        onnx.save(proto, str(tmp))
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def write_metadata(proto, model_config: dict, source: str = "") -> None:
+def _quantize_int8(path: Path) -> None:
+    """onnxruntime's dynamic quantization of the weight matrix products, in place."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        quantized = Path(tmp) / "int8.onnx"
+        quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         extra_options={"MatMulConstBOnly": True})
+        quantized.replace(path)
+
+
+def write_metadata(proto, model_config: dict, source: str = "", quantize: str = "none") -> None:
     """Set transcend's metadata properties on an ONNX ModelProto (replacing any earlier ones)."""
     props = {
         "transcend.format_version": FORMAT_VERSION,
         "transcend.vocab": VOCAB,
         "transcend.model_config": json.dumps(model_config),
         "transcend.source": source,
+        "transcend.quantization": quantize,
     }
     keep = [p for p in proto.metadata_props if p.key not in props]
     del proto.metadata_props[:]
@@ -90,8 +163,88 @@ def write_metadata(proto, model_config: dict, source: str = "") -> None:
         entry.key, entry.value = key, value
 
 
-def export(source: Path, out_path: Path) -> GPT:
+def export(source: Path, out_path: Path, quantize: str = "none") -> GPT:
     """Load ``source`` (run directory, .safetensors or nanoGPT ckpt.pt) and export it."""
     model = load_model(Path(source))
-    export_onnx(model, out_path, source=Path(source).name)
+    export_onnx(model, out_path, source=Path(source).name, quantize=quantize)
     return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Verification
+
+VERIFY_GAMES = (
+    # Morphy against the Duke of Brunswick and Count Isouard, Paris 1858 (the "Opera game").
+    "e4 e5 Nf3 d6 d4 Bg4 dxe5 Bxf3 Qxf3 dxe5 Bc4 Nf6 Qb3 Qe7 Nc3 c6 Bg5 b5 Nxb5 cxb5 Bxb5+ Nbd7 "
+    "O-O-O Rd8 Rxd7 Rxd7 Rd1 Qe6 Bxd7+ Nxd7 Qb8+ Nxb8 Rd8#",
+    # Anderssen against Dufresne, Berlin 1852 (the "Evergreen game").
+    "e4 e5 Nf3 Nc6 Bc4 Bc5 b4 Bxb4 c3 Ba5 d4 exd4 O-O d3 Qb3 Qf6 e5 Qg6 Re1 Nge7 Ba3 b5 Qxb5 Rb8 Qa4 "
+    "Bb6 Nbd2 Bb7 Ne4 Qf5 Bxd3 Qh5 Nf6+ gxf6 exf6 Rg8 Rad1 Qxf3 Rxe7+ Nxe7 Qxd7+ Kxd7 Bf5+ Ke8 Bd7+ "
+    "Kf8 Bxe7#",
+)
+"""Real games for ``--verify``: two famous short games, packed one after another as in training."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    max_logit_diff: float
+    """Largest absolute difference of any logit, onnxruntime against PyTorch fp32."""
+    max_move_logprob_diff: float
+    """Largest absolute difference of a legal move's log-probability (move mode, both runtimes)."""
+    top_move_agreement: float
+    """Share of positions where both runtimes rank the same move first."""
+    positions: int
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_logit_diff <= self.tolerance
+
+
+def verification_boards(games: tuple[str, ...] = VERIFY_GAMES) -> list[chess.Board]:
+    """Every position of the given games (SAN, space-separated), as boards with their move stacks."""
+    boards = []
+    for text in games:
+        board = chess.Board()
+        for san in text.split():
+            boards.append(board.copy())
+            board.push_san(san)
+    return boards
+
+
+def packed_transcript(block_size: int, games: tuple[str, ...] = VERIFY_GAMES) -> np.ndarray:
+    """The verification games' transcripts one after another, repeated up to ``block_size`` symbols."""
+    ids = encode("".join(transcript_from_sans(text.split()) for text in games))
+    return np.resize(ids, block_size).astype(np.int64)
+
+
+def verify(model: GPT, onnx_path: Path, tolerance: float | None = None, provider: str = "cpu") -> Verification:
+    """Compare the exported model with PyTorch: raw logits over a packed block fed in three chunks
+    through the cache, and move probabilities in every position of the verification games."""
+    from .engine.policy import MovePolicy
+    from .engine.runtime import OnnxModel
+    from .torch_policy import TorchModel
+
+    onnx_model = OnnxModel(onnx_path, provider=provider)
+    torch_model = TorchModel(model)
+    if tolerance is None:
+        tolerance = DEFAULT_TOLERANCE[onnx_model.info.quantization]
+    ids = packed_transcript(model.config.block_size)
+    cuts = [0, len(ids) // 3, 2 * len(ids) // 3, len(ids)]
+    max_logit = 0.0
+    caches = [onnx_model.empty_cache(), torch_model.empty_cache()]
+    for start, end in zip(cuts, cuts[1:]):
+        tokens = ids[None, start:end]
+        positions = np.arange(start, end)[None]
+        mask = np.tril(np.ones((end - start, end), dtype=bool), k=start)[None]
+        outs = [m.step(tokens, positions, mask, *cache) for m, cache in zip((onnx_model, torch_model), caches)]
+        max_logit = max(max_logit, float(np.abs(outs[0].logits - outs[1].logits).max()))
+        caches = [(np.concatenate([c[0], o.new_keys.astype(c[0].dtype)], axis=3),
+                   np.concatenate([c[1], o.new_values.astype(c[1].dtype)], axis=3)) for c, o in zip(caches, outs)]
+    policies = [MovePolicy(onnx_model), MovePolicy(torch_model)]
+    max_lp, agree, boards = 0.0, 0, verification_boards()
+    for board in boards:
+        a, b = (p.score_legal_moves(board) for p in policies)
+        max_lp = max(max_lp, float(np.abs(a.log_probs - b.log_probs).max()))
+        agree += int(np.argmax(a.log_probs) == np.argmax(b.log_probs))
+    return Verification(max_logit, max_lp, agree / len(boards), len(boards), tolerance)

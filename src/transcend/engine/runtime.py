@@ -6,6 +6,7 @@ Never imports torch: the UCI engine must start in well under half a second.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,11 @@ import numpy as np
 
 from ..transcript import VOCAB
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+"""Format 2: one past key and one past value input per layer, and only the new symbols' keys and
+values out (the caller appends them), so the cache is never copied inside the graph."""
+READABLE_FORMATS = ("1", "2")
+"""Format 1 (stacked past, whole present out) is still read: early exports and the interim bundled model."""
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default.onnx"
 
 
@@ -23,6 +28,7 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class ModelInfo:
+    format_version: str
     n_layer: int
     n_head: int
     head_dim: int
@@ -30,13 +36,15 @@ class ModelInfo:
     vocab: str
     has_value_head: bool
     config: dict
+    quantization: str
+    """none, int8 or fp16."""
 
 
 @dataclass
 class StepOutput:
     logits: np.ndarray  # (B, T, vocab) float32
-    keys: np.ndarray  # (n_layer, B, n_head, P+T, head_dim)
-    values: np.ndarray
+    new_keys: np.ndarray  # (n_layer, B, n_head, T, head_dim): the fed symbols' keys only
+    new_values: np.ndarray
     wdl_logits: np.ndarray | None  # (B, T, 3) when the model has a value head
 
 
@@ -63,7 +71,12 @@ def choose_providers(provider: str) -> list[str]:
 
 
 class OnnxModel:
-    """An exported transcend model, ready to run cached steps."""
+    """An exported transcend model, ready to run cached steps.
+
+    ``provider``: ``auto`` (CUDA where onnxruntime can start it, else the CPU), ``cuda`` (an error when
+    CUDA is not usable) or ``cpu``. ``threads``: onnxruntime's intra-op threads, 0 for its default (one
+    per core). Graph optimisation is onnxruntime's highest level (``ORT_ENABLE_ALL``).
+    """
 
     def __init__(self, path: str | Path, provider: str = "auto", threads: int = 0) -> None:
         import onnxruntime as ort
@@ -71,8 +84,11 @@ class OnnxModel:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
+        if threads < 0:
+            raise ModelError(f"threads must be 0 (onnxruntime's default) or positive, not {threads}")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads > 0:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -86,18 +102,29 @@ class OnnxModel:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{path}: not a readable ONNX model ({first[:200]})") from None
         if provider == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
-            raise ModelError("CUDA was asked for but onnxruntime could not start its CUDA provider")
+            raise ModelError(
+                "CUDA was asked for but onnxruntime could not start its CUDA provider (no GPU, or the "
+                "CUDA / cuDNN libraries onnxruntime-gpu needs are missing); use --provider cpu or auto"
+            )
         self.path = path
         self.info = _read_info(path, self.session.get_modelmeta().custom_metadata_map)
         self.output_names = [o.name for o in self.session.get_outputs()]
-        dtype = {"tensor(float16)": np.float16}.get(self.session.get_inputs()[3].type, np.float32)
-        self.cache_dtype = dtype
+        inputs = self.session.get_inputs()
+        self.cache_dtype = np.float16 if inputs[3].type == "tensor(float16)" else np.float32
+        n = self.info.n_layer
+        if self.info.format_version == "1":
+            self._past_names: list[str] = []
+        else:
+            self._past_names = [i.name for i in inputs[3 : 3 + 2 * n]]
+            if len(self._past_names) != 2 * n:
+                raise ModelError(f"{path}: expected {2 * n} past key/value inputs, found {len(self._past_names)}")
 
     @property
     def providers(self) -> list[str]:
         return self.session.get_providers()
 
     def empty_cache(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and values of no symbol: (n_layer, batch, n_head, 0, head_dim) each."""
         i = self.info
         shape = (i.n_layer, batch, i.n_head, 0, i.head_dim)
         return np.zeros(shape, self.cache_dtype), np.zeros(shape, self.cache_dtype)
@@ -107,26 +134,40 @@ class OnnxModel:
         tokens: np.ndarray,
         positions: np.ndarray,
         attn_mask: np.ndarray,
-        past_keys: np.ndarray,
-        past_values: np.ndarray,
+        past_keys: Sequence[np.ndarray],
+        past_values: Sequence[np.ndarray],
     ) -> StepOutput:
-        """One forward pass; shapes as in ``GPT.forward_cached``."""
-        outputs = self.session.run(
-            None,
-            {
-                "tokens": np.ascontiguousarray(tokens, dtype=np.int64),
-                "positions": np.ascontiguousarray(positions, dtype=np.int64),
-                "attn_mask": np.ascontiguousarray(attn_mask, dtype=bool),
-                "past_keys": past_keys,
-                "past_values": past_values,
-            },
-        )
-        named = dict(zip(self.output_names, outputs))
+        """One forward pass over new symbols on top of a KV cache.
+
+        tokens, positions: (B, T) int; attn_mask: (B, T, P+T) bool, True where attention is allowed;
+        past_keys / past_values: one (B, n_head, P, head_dim) array per layer (a stacked
+        (n_layer, B, n_head, P, head_dim) array is such a sequence). Returns the logits and the keys
+        and values of the T new symbols only.
+        """
+        feed = {
+            "tokens": np.ascontiguousarray(tokens, dtype=np.int64),
+            "positions": np.ascontiguousarray(positions, dtype=np.int64),
+            "attn_mask": np.ascontiguousarray(attn_mask, dtype=bool),
+        }
+        n = self.info.n_layer
+        if self._past_names:
+            for name, array in zip(self._past_names, [*past_keys, *past_values]):
+                feed[name] = np.ascontiguousarray(array, dtype=self.cache_dtype)
+        else:  # format 1: stacked past in, whole present out
+            feed["past_keys"] = np.ascontiguousarray(np.stack(past_keys[:n]), dtype=self.cache_dtype)
+            feed["past_values"] = np.ascontiguousarray(np.stack(past_values[:n]), dtype=self.cache_dtype)
+        named = dict(zip(self.output_names, self.session.run(None, feed)))
+        if self._past_names:
+            keys, values = named["new_keys"], named["new_values"]
+        else:
+            past = feed["past_keys"].shape[3]
+            keys, values = named["present_keys"][:, :, :, past:], named["present_values"][:, :, :, past:]
+        wdl = named.get("wdl_logits")
         return StepOutput(
             logits=named["logits"].astype(np.float32, copy=False),
-            keys=named["present_keys"],
-            values=named["present_values"],
-            wdl_logits=named.get("wdl_logits"),
+            new_keys=keys,
+            new_values=values,
+            wdl_logits=None if wdl is None else wdl.astype(np.float32, copy=False),
         )
 
 
@@ -134,21 +175,30 @@ def _read_info(path: Path, meta: dict[str, str]) -> ModelInfo:
     version = meta.get("transcend.format_version")
     if version is None:
         raise ModelError(f"{path}: not a transcend model (no transcend metadata)")
-    if version != FORMAT_VERSION:
-        raise ModelError(f"{path}: model format {version}, this engine reads format {FORMAT_VERSION}")
+    if version not in READABLE_FORMATS:
+        raise ModelError(
+            f"{path}: model format {version}, this engine reads formats {', '.join(READABLE_FORMATS)}"
+        )
     if meta.get("transcend.vocab") != VOCAB:
         raise ModelError(f"{path}: the model's vocabulary differs from the transcript vocabulary")
     try:
         config = json.loads(meta["transcend.model_config"])
-        n_embd, n_head = int(config["n_embd"]), int(config["n_head"])
-        return ModelInfo(
-            n_layer=int(config["n_layer"]),
-            n_head=n_head,
-            head_dim=n_embd // n_head,
-            block_size=int(config["block_size"]),
-            vocab=VOCAB,
-            has_value_head=bool(config.get("value_head", False)),
-            config=config,
-        )
+        return model_info(config, version, meta.get("transcend.quantization", "none"))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"{path}: broken model config in the metadata ({exc})") from None
+
+
+def model_info(config: dict, format_version: str = FORMAT_VERSION, quantization: str = "none") -> ModelInfo:
+    """The ModelInfo of a model config (``GPTConfig.to_dict()``); KeyError / ValueError when broken."""
+    n_embd, n_head = int(config["n_embd"]), int(config["n_head"])
+    return ModelInfo(
+        format_version=format_version,
+        n_layer=int(config["n_layer"]),
+        n_head=n_head,
+        head_dim=n_embd // n_head,
+        block_size=int(config["block_size"]),
+        vocab=VOCAB,
+        has_value_head=bool(config.get("value_head", False)),
+        config=config,
+        quantization=quantization,
+    )

@@ -1,0 +1,64 @@
+"""Move probabilities with PyTorch instead of onnxruntime: for tests, and for users without onnxruntime.
+
+``TorchModel`` has the interface of ``engine.runtime.OnnxModel`` (``info``, ``empty_cache``, ``step``)
+and runs the very module that the export traces (``export.CachedStep``), so ``MovePolicy(TorchModel(..))``
+builds the same prefix tree, keeps the same KV cache and gives the same probabilities as the ONNX path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .engine.policy import MovePolicy
+from .engine.runtime import ModelInfo, StepOutput, model_info
+from .export import CachedStep
+from .model import GPT, load_model
+
+
+class TorchModel:
+    """A transcend model run by PyTorch with the ``OnnxModel`` interface."""
+
+    def __init__(self, model: GPT | str | Path, device: str = "cpu", threads: int = 0) -> None:
+        if threads > 0:
+            torch.set_num_threads(threads)
+        if not isinstance(model, GPT):
+            model = load_model(Path(model))
+        self.device = torch.device(device)
+        self.model = model.eval().float().to(self.device)
+        self.step_module = CachedStep(self.model)
+        self.info: ModelInfo = model_info(model.config.to_dict())
+        self.cache_dtype = np.float32
+
+    def empty_cache(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        i = self.info
+        shape = (i.n_layer, batch, i.n_head, 0, i.head_dim)
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+
+    def step(
+        self,
+        tokens: np.ndarray,
+        positions: np.ndarray,
+        attn_mask: np.ndarray,
+        past_keys: Sequence[np.ndarray],
+        past_values: Sequence[np.ndarray],
+    ) -> StepOutput:
+        """As ``OnnxModel.step``: logits and the new symbols' keys and values."""
+
+        def tensor(array, dtype):
+            return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).to(self.device)
+
+        past = [tensor(a, np.float32) for a in [*past_keys, *past_values]]
+        with torch.inference_mode():
+            out = self.step_module(tensor(tokens, np.int64), tensor(positions, np.int64),
+                                   tensor(attn_mask, np.bool_), *past)
+        arrays = [o.float().cpu().numpy() for o in out]
+        return StepOutput(arrays[0], arrays[1], arrays[2], arrays[3] if len(arrays) > 3 else None)
+
+
+def torch_move_policy(source: GPT | str | Path, device: str = "cpu", threads: int = 0) -> MovePolicy:
+    """A ``MovePolicy`` on PyTorch, from a model or a run directory / .safetensors / nanoGPT ckpt.pt."""
+    return MovePolicy(TorchModel(source, device=device, threads=threads))
