@@ -11,9 +11,33 @@ import click
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The .onnx file to write.")
-def export_command(source, output) -> None:
-    """Export SOURCE (a training run directory or a nanoGPT ckpt.pt) to one ONNX file with a KV cache."""
-    from ..export import export
+@click.option("--quantize", type=click.Choice(["none", "int8", "fp16"]), default="none", show_default=True,
+              help="int8: dynamic quantization of the matrix products (smaller, faster on the CPU); "
+                   "fp16: half precision (for CUDA).")
+@click.option("--verify", is_flag=True,
+              help="Compare onnxruntime with PyTorch on real game transcripts; print the largest logit "
+                   "difference and fail past --tolerance.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+              help="Largest logit difference --verify accepts [default: 1e-3; int8: 1.0; fp16: 0.1].")
+def export_command(source, output, quantize, verify, tolerance) -> None:
+    """Export SOURCE (a training run directory or a nanoGPT ckpt.pt) to one ONNX file with a KV cache.
 
-    model = export(source, output)
-    click.echo(f"exported {model.num_params():,} parameters to {output}")
+    The file carries its vocabulary and model config, so `transcend-uci --model FILE` needs nothing else.
+    """
+    from ..export import ExportError, export
+    from ..export import verify as verify_export
+
+    model = export(source, output, quantize=quantize)
+    click.echo(f"exported {model.num_params():,} parameters to {output} (quantization: {quantize})")
+    if verify:
+        result = verify_export(model, output, tolerance)
+        click.echo(
+            f"verify: largest logit difference {result.max_logit_diff:.3g} (tolerance {result.tolerance:g}); "
+            f"largest move log-probability difference {result.max_move_logprob_diff:.3g}; "
+            f"same most probable move in {result.top_move_agreement:.1%} of {result.positions} positions"
+        )
+        if not result.ok:
+            raise ExportError(
+                f"verification failed: largest logit difference {result.max_logit_diff:.3g} "
+                f"exceeds the tolerance {result.tolerance:g}"
+            )

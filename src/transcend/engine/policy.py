@@ -261,13 +261,22 @@ class MovePolicy:
         return TokenMove(move, sampled.illegal_attempts, True, sampled.attempts)
 
 
+def temperature_probs(log_probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T) over the legal moves; T <= 0 puts everything on the most probable move."""
+    if temperature <= 0:
+        p = np.zeros(len(log_probs))
+        p[int(np.argmax(log_probs))] = 1.0
+        return p
+    z = np.asarray(log_probs, dtype=np.float64) / temperature
+    p = np.exp(z - z.max())
+    return p / p.sum()
+
+
 def choose_move(scores: MoveScores, temperature: float, rng: np.random.Generator) -> chess.Move:
     """Sample from softmax(log p / T) over the legal moves; T <= 0 picks the most probable move."""
     if not scores.moves:
         raise ValueError("no legal move to choose from")
     if temperature <= 0:
         return scores.moves[int(np.argmax(scores.log_probs))]
-    z = scores.log_probs / temperature
-    p = np.exp(z - z.max())
-    p /= p.sum()
+    p = temperature_probs(scores.log_probs, temperature)
     return scores.moves[int(rng.choice(len(p), p=p))]
