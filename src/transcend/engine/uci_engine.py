@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import BinaryIO
@@ -108,7 +109,8 @@ class Loaded:
     done: threading.Event = field(default_factory=threading.Event)
     policy: MovePolicy | None = None
     error: str | None = None
-    costs: CostTracker = field(default_factory=CostTracker)
+    costs: dict[str, CostTracker] = field(default_factory=lambda: defaultdict(CostTracker))
+    """By sampling mode: token mode costs several times what move mode does."""
     announced: bool = False
 
 
@@ -476,8 +478,10 @@ class UciEngine:
                 if self._new_game:
                     self._new_game = False
                     policy.reset()
-                estimate, remaining = usable.costs.estimate(), search.remaining()
+                costs = usable.costs[search.settings.sampling]
+                estimate, remaining = costs.estimate(), search.remaining()
                 if estimate is not None and remaining is not None and estimate > remaining:
+                    costs.forget_oldest()
                     self._publish(search, failure=f"no time for the model: it takes about {estimate * 1000:.0f} ms "
                                                   f"and {max(remaining, 0) * 1000:.0f} ms are left")
                     return
@@ -485,7 +489,7 @@ class UciEngine:
                     search.evaluating = True
                 start = time.perf_counter()
                 thought = think(policy, search.board, search.settings, search.searchmoves, self.rng)
-                usable.costs.add(time.perf_counter() - start)
+                costs.add(time.perf_counter() - start)
                 with search.cond:
                     search.thought, search.thought_done = thought, True
                     search.cond.notify_all()
@@ -493,7 +497,7 @@ class UciEngine:
                     return
                 remaining = search.remaining()
                 reply = None
-                if remaining is None or remaining > (usable.costs.estimate() or 0.0):
+                if remaining is None or remaining > (usable.costs["move"].estimate() or 0.0):
                     reply = predict_reply(policy, search.board, thought.move)
                 with search.cond:
                     search.ponder_move, search.ponder_done = reply, True
