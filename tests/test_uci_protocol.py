@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from transcend.engine.policy import MovePolicy
 from transcend.engine.runtime import OnnxModel
 from transcend.engine.think import cp_from_wdl, wdl_permille
-from transcend.engine.uci import UciEngine
+from transcend.engine.uci_engine import UciEngine
 
 ENGINE = [sys.executable, "-m", "transcend.engine.uci"]
 FOOLS_MATE = "rnb1kbnr/pppp1ppp/8/4p3/6Pq/5P2/PPPPP2P/RNBQKBNR w KQkq - 1 3"

@@ -105,12 +105,17 @@ def test_time_limit_stays_within_the_clock():
                 assert 0 <= limit * 1000 <= max(clock - 10, 0)
 
 
-def test_cost_tracker_remembers_the_largest_recent_cost():
+def test_cost_tracker_gives_the_recent_median_and_forgets_when_skipped():
     costs = CostTracker(keep=3)
     assert costs.estimate() is None
     for seconds in (0.05, 0.01, 0.02, 0.03):
         costs.add(seconds)
-    assert costs.estimate() == 0.03  # 0.05 has left the window
+    assert costs.estimate() == 0.02  # median of 0.01, 0.02, 0.03: 0.05 has left the window
+    costs.forget_oldest()
+    costs.forget_oldest()
+    assert costs.estimate() == 0.03
+    costs.forget_oldest()
+    assert costs.estimate() is None  # after enough skips the model is tried again
 
 
 def test_temperature_decays_linearly_to_the_floor():

@@ -99,7 +99,12 @@ def time_limit(go: GoParams, turn: chess.Color, overhead_ms: int) -> float | Non
 
 
 class CostTracker:
-    """How long a model evaluation takes: the largest of the last few, a cautious guess for the next."""
+    """How long a model evaluation takes: the median of the last few.
+
+    When an evaluation is skipped for lack of time there is no new measurement, so ``forget_oldest``
+    drops one: after ``keep`` skips in a row the model is tried again (the limit still guards it),
+    and a cost measured under a passing load cannot bar the model for the rest of the game.
+    """
 
     def __init__(self, keep: int = 5) -> None:
         self._recent: deque[float] = deque(maxlen=keep)
@@ -108,4 +113,11 @@ class CostTracker:
         self._recent.append(seconds)
 
     def estimate(self) -> float | None:
-        return max(self._recent) if self._recent else None
+        if not self._recent:
+            return None
+        ordered = sorted(self._recent)
+        return ordered[len(ordered) // 2]
+
+    def forget_oldest(self) -> None:
+        if self._recent:
+            self._recent.popleft()

@@ -1,4 +1,4 @@
-"""``transcend-uci``: the model as a UCI engine that GUIs, tournament runners and bots can rely on.
+"""The UCI engine behind ``transcend-uci``: commands, searches on threads, and the model loader.
 
 Threads. The main thread reads stdin (as bytes, decoded leniently) and answers at once, ``isready``
 included while a search runs. Each ``go`` gets a controller thread that waits for the model's answer,
@@ -13,92 +13,27 @@ closed stdout ends the process quietly.
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import re
-import sys
 import threading
 import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import BinaryIO
 
 import chess
 import numpy as np
 
-from .. import __version__
 from .policy import MovePolicy
 from .runtime import OnnxModel
 from .think import Thought, cp_from_wdl, predict_reply, think, wdl_permille
 from .timeman import CostTracker, GoParams, parse_go, time_limit
-from .uci_options import (
-    COMPATIBILITY_ONLY,
-    OptionError,
-    Settings,
-    add_flags,
-    declarations,
-    find_option,
-    settings_from_args,
-    shown,
-)
+from .uci import MAX_LINE_BYTES, Output, handshake, read_line
+from .uci_options import COMPATIBILITY_ONLY, OptionError, Settings, find_option, shown
 
-ENGINE_NAME = f"transcend {__version__}"
-ENGINE_AUTHOR = "the transcend developers"
-MAX_LINE_BYTES = 1 << 20
-"""Longer input lines are skipped whole (with an ``info string``)."""
 STOP_GRACE = 0.25
 """Seconds a stopped search waits for an evaluation already running before it answers without it."""
-
-
-class Output:
-    """Writes protocol lines to a binary stream, one at a time, and mirrors both directions to LogFile."""
-
-    def __init__(self, stream: BinaryIO, on_closed) -> None:
-        self._stream = stream
-        self._on_closed = on_closed
-        self._lock = threading.Lock()
-        self._log = None
-
-    def send(self, line: str) -> None:
-        with self._lock:
-            try:
-                self._stream.write(line.encode("utf-8", errors="replace") + b"\n")
-                self._stream.flush()
-            except (OSError, ValueError):  # the GUI closed our stdout: nobody is listening any more
-                self._on_closed()
-                return
-            self._write_log(">", line)
-
-    def log_input(self, line: str) -> None:
-        with self._lock:
-            self._write_log("<", line)
-
-    def log_note(self, text: str) -> None:
-        with self._lock:
-            self._write_log("#", text)
-
-    def set_log(self, path: str) -> None:
-        with self._lock:
-            if self._log is not None:
-                self._log.close()
-                self._log = None
-            if path:
-                self._log = open(path, "a", encoding="utf-8", errors="replace")
-
-    def _write_log(self, direction: str, line: str) -> None:
-        if self._log is None:
-            return
-        try:
-            self._log.write(f"{datetime.now().isoformat(timespec='milliseconds')} {direction} {line.rstrip()}\n")
-            self._log.flush()
-        except OSError:
-            self._log = None  # a full disk must not stop the engine
-
-    def close(self) -> None:
-        self.set_log("")
 
 
 @dataclass(eq=False)
@@ -196,9 +131,9 @@ class Search:
 
 
 class UciEngine:
-    def __init__(self, settings: Settings, out: BinaryIO, on_closed) -> None:
+    def __init__(self, settings: Settings, output: Output) -> None:
         self.settings = settings
-        self.output = Output(out, on_closed)
+        self.output = output
         self.board = chess.Board()
         self.debug = False
         self.loader = ModelLoader()
@@ -206,8 +141,6 @@ class UciEngine:
         self._policy_lock = threading.Lock()
         self._new_game = False
         self._seed_generators()
-        if settings.log_file:
-            self.output.set_log(settings.log_file)
 
     # -- output ---------------------------------------------------------------------------------------
     def send(self, line: str) -> None:
@@ -226,24 +159,27 @@ class UciEngine:
     COMMANDS = ("uci", "debug", "isready", "setoption", "register", "ucinewgame", "position", "go", "stop",
                 "ponderhit", "quit")
 
-    def run(self, stream: BinaryIO) -> None:
-        """Read and handle commands until ``quit`` or the end of input."""
-        while True:
-            raw = stream.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                break
-            received = time.perf_counter()
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                skipped = len(raw)
-                while raw and not raw.endswith(b"\n"):
-                    raw = stream.readline(MAX_LINE_BYTES)
-                    skipped += len(raw)
-                self.info_string(f"ignored a line of {skipped} bytes: lines are limited to {MAX_LINE_BYTES} bytes")
-                continue
-            if not self.handle(raw.decode("utf-8", errors="replace"), received):
+    def run(self, stream: BinaryIO, first: bytes | None = None) -> None:
+        """Handle ``first`` (a line already read), then read and handle commands until ``quit`` or the
+        end of input."""
+        raw = first if first is not None else read_line(stream)
+        while raw is not None:
+            if not self.feed(raw, time.perf_counter()):
                 self.shutdown(stop=True)
                 return
+            raw = read_line(stream)
         self.shutdown(stop=False)
+
+    def start_loading(self) -> None:
+        """Load the model for the current settings in the background (``isready`` and ``go`` wait for it)."""
+        self.loader.request(self.settings)
+
+    def feed(self, raw: bytes, received: float) -> bool:
+        """Handle one line as read by ``read_line``; False means quit."""
+        if len(raw) > MAX_LINE_BYTES:
+            self.info_string(f"ignored a line longer than {MAX_LINE_BYTES} bytes")
+            return True
+        return self.handle(raw.decode("utf-8", errors="replace"), received)
 
     def handle(self, line: str, received: float | None = None) -> bool:
         """Handle one input line; False means quit."""
@@ -285,12 +221,9 @@ class UciEngine:
 
     # -- commands -------------------------------------------------------------------------------------
     def cmd_uci(self, args: list[str]) -> None:
-        self.send(f"id name {ENGINE_NAME}")
-        self.send(f"id author {ENGINE_AUTHOR}")
-        for line in declarations(self.settings):
+        for line in handshake(self.settings):
             self.send(line)
-        self.send("uciok")
-        self.loader.request(self.settings)
+        self.start_loading()
 
     def cmd_debug(self, args: list[str]) -> None:
         if len(args) == 1 and args[0].lower() in ("on", "off"):
@@ -299,7 +232,7 @@ class UciEngine:
             self.info_string("debug takes 'on' or 'off'")
 
     def cmd_isready(self, args: list[str]) -> None:
-        self.loader.request(self.settings)
+        self.start_loading()
         loaded = self.loader.wait()
         if loaded.error:
             self._report_load_error(loaded)
@@ -353,7 +286,7 @@ class UciEngine:
         elif spec.field == "log_file":
             self.output.set_log(parsed)
         elif spec.field in ("model", "provider", "threads") and self.settings != old:
-            self.loader.request(self.settings)
+            self.start_loading()
         elif spec.field in COMPATIBILITY_ONLY:
             self.info_string(f"{spec.name} is accepted for GUI compatibility and not used by this engine")
 
@@ -406,7 +339,7 @@ class UciEngine:
         limit = time_limit(go, board.turn, settings.move_overhead)
         if self.debug:
             self.info_string(f"time limit {'none' if limit is None else f'{limit * 1000:.0f} ms'}")
-        self.loader.request(settings)
+        self.start_loading()
         search = Search(board, go, settings, searchmoves, received, limit)
         search.controller = threading.Thread(target=self._control, args=(search,), daemon=True)
         self.search = search
@@ -598,36 +531,3 @@ class UciEngine:
             self.cmd_stop([])
         self._finish_search(timeout=None if not stop else 5)
         self.output.close()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="transcend-uci",
-        description="The transcend model as a UCI chess engine: speaks UCI on stdin/stdout. Every flag "
-                    "mirrors a UCI option of the same meaning (a GUI can still change it with setoption).",
-    )
-    add_flags(parser)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    settings = settings_from_args(build_parser().parse_args(argv))
-
-    def closed() -> None:  # stdout is gone: leave without a word (and without a BrokenPipe message)
-        os._exit(0)
-
-    try:
-        engine = UciEngine(settings, sys.stdout.buffer, closed)
-    except OSError as exc:
-        print(f"transcend-uci: error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    try:
-        engine.run(sys.stdin.buffer)
-    except KeyboardInterrupt:
-        pass
-    sys.stdout.flush()
-    os._exit(0)  # a model still loading or running on a daemon thread must not delay or crash the exit
-
-
-if __name__ == "__main__":
-    main()

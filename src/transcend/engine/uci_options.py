@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .runtime import BUNDLED_MODEL
-
 EMPTY = "<empty>"
 """How a UCI string option shows (and may be set to) the empty string, as Stockfish does."""
 BUNDLED = "<bundled>"
@@ -50,6 +48,8 @@ class Settings:
     syzygy_path: str = ""
 
     def model_path(self) -> Path:
+        from .runtime import BUNDLED_MODEL  # not at the top: this module must stay light (see uci.py)
+
         return BUNDLED_MODEL if self.model == BUNDLED else Path(self.model)
 
 
