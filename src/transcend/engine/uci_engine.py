@@ -131,6 +131,8 @@ class Search:
 
 
 class UciEngine:
+    """The engine's state between commands, and the handling of each command (``cmd_*``)."""
+
     def __init__(self, settings: Settings, output: Output) -> None:
         self.settings = settings
         self.output = output
@@ -181,9 +183,8 @@ class UciEngine:
             return True
         return self.handle(raw.decode("utf-8", errors="replace"), received)
 
-    def handle(self, line: str, received: float | None = None) -> bool:
-        """Handle one input line; False means quit."""
-        received = time.perf_counter() if received is None else received
+    def handle(self, line: str, received: float) -> bool:
+        """Handle one input line read at ``received`` (``time.perf_counter()``); False means quit."""
         self.output.log_input(line)
         try:
             return self._dispatch(line, received)
@@ -465,6 +466,8 @@ class UciEngine:
             return
         for note in thought.notes:
             self.info_string(note)
+        if self.debug and thought.scores is not None:
+            self.info_string(f"prompt (last 200 symbols): {thought.scores.prompt[-200:]}")
         self._announce_scoring(search)
         for line in self._info_lines(search, thought, elapsed):
             self.send(line)
