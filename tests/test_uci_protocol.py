@@ -234,6 +234,32 @@ def test_every_go_form_answers_a_legal_move(shared, go):
         assert f" {field} " in stats, (field, stats)
 
 
+def test_the_steps_of_fastchess_compliance_check(uci):
+    """fastchess --compliance: answers, and a last 'info depth ... score' line before each bestmove."""
+    engine = uci()
+    engine.send("uci")
+    assert "uciok" in engine.read_until(lambda line: line == "uciok")
+    engine.sync()
+    engine.send("ucinewgame")
+    engine.sync()
+    steps = [("position fen 3r2k1/p5n1/1pq1p2p/2p3p1/2P1P1n1/1P1P2pP/PN1Q2K1/5R2 w - - 0 27", "go wtime 100"),
+             ("position fen rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1", "go btime 100"),
+             ("position startpos moves e2e4", "go wtime 100 winc 100 btime 100 binc 100"),
+             ("position startpos moves e2e4", "go btime 100 binc 100 wtime 100 winc 100"),
+             ("ucinewgame", "position startpos"), ("position startpos", "go wtime 100 btime 100"),
+             ("position startpos moves e2e4 e7e5", "go wtime 100 btime 100")]
+    for position, go in steps:
+        engine.send(position)
+        engine.sync()
+        if not go.startswith("go"):
+            engine.send(go)
+            continue
+        lines, move, _ = engine.play(position, go)
+        scored = [line for line in lines if line.startswith("info depth") and " score " in line]
+        assert scored and board_after(position).is_legal(chess.Move.from_uci(move)), lines
+    assert engine.quit() == 0
+
+
 def test_searchmoves_limits_the_choice(shared):
     shared.send("setoption name Temperature value 5")
     try:
