@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-READ_SIZE = 1 << 20
+READ_SIZE = 1 << 22
 """Bytes read from a source at a time (compressed bytes for a compressed source)."""
 CHUNK_SIZE = 1 << 22
 """Decompressed bytes gathered before a chunk is cut at the next game boundary."""
@@ -145,17 +145,21 @@ def iter_chunks(blocks: Iterator[bytes], chunk_size: int = CHUNK_SIZE,
             if size < want:
                 continue
             buf = b"".join(parts)
-            cut = buf.rfind(_BOUNDARY)
-            if cut >= 0:
-                yield buf[: cut + 2]
-                rest = buf[cut + 2 :]
-            elif size >= max_game_bytes:
+            start = 0
+            while len(buf) - start >= chunk_size:  # as many chunks of about chunk_size as there are
+                cut = buf.rfind(_BOUNDARY, start, start + chunk_size)
+                if cut < 0:
+                    cut = buf.find(_BOUNDARY, start + chunk_size)  # a game longer than a chunk
+                if cut < 0:
+                    break
+                yield buf[start : cut + 2]
+                start = cut + 2
+            if start == 0 and size >= max_game_bytes:
                 yield buf
-                rest = b""
-            else:
-                parts, want = [buf], min(2 * size, max_game_bytes)
-                continue
-            parts, size, want = [rest], len(rest), max(chunk_size, 2 * len(rest))
+                start = size
+            rest = buf[start:] if start else buf
+            parts, size = ([rest] if rest else []), len(rest)
+            want = chunk_size if size < chunk_size else min(2 * size, max_game_bytes)
     except DamagedInput as exc:
         buf = b"".join(parts)
         cut = buf.rfind(_BOUNDARY)
