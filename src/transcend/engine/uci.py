@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> None:
         os._exit(0)
 
     output = Output(sys.stdout.buffer, closed)
-    output.set_log(settings.log_file)  # the flag has checked that it can be written
+    try:
+        output.set_log(settings.log_file)
+    except OSError as exc:
+        print(f"transcend-uci: error: --log-file: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     stdin = sys.stdin.buffer
     try:
         first = read_line(stdin)

@@ -178,7 +178,7 @@ class UciEngine:
 
     def feed(self, raw: bytes, received: float) -> bool:
         """Handle one line as read by ``read_line``; False means quit."""
-        if len(raw) > MAX_LINE_BYTES:
+        if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
             self.info_string(f"ignored a line longer than {MAX_LINE_BYTES} bytes")
             return True
         return self.handle(raw.decode("utf-8", errors="replace"), received)
