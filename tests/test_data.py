@@ -189,7 +189,7 @@ def test_rating_rule_either_and_no_filter(tmp_path):
 
 def bad_input_file(tmp_path: Path) -> tuple[Path, list[str]]:
     """Good games around one of each kind of bad input; returns the good games' transcripts."""
-    good = boards(6, seed=5)
+    good = boards(7, seed=5)
     rng = random.Random(0)
     garbage = b"\x00" + bytes(rng.randrange(256) for _ in range(3000)).replace(b"\n", b"")  # one block
     long_game = " ".join(f"{i + 1}. " + ("Nf3 Nf6" if i % 2 == 0 else "Ng1 Ng8") for i in range(10_000))
@@ -209,6 +209,7 @@ def bad_input_file(tmp_path: Path) -> tuple[Path, list[str]]:
         lichess_game_text(good[4]).encode(),
         illegal.encode(),
         lichess_game_text(good[5]).encode(),
+        lichess_game_text(good[6]).encode().replace(b'[White "', b'[White "\xff\xfe', 1),  # kept: only a name
     ]
     path = tmp_path / "bad.pgn"
     path.write_bytes(b"".join(parts))

@@ -274,7 +274,8 @@ def prepare(
     try:
         for name in SPLITS:
             writers[name] = _SplitWriter(out_dir, name)
-        with tqdm(unit=" games", disable=None if progress else True, desc="prepare", smoothing=0.1) as bar:
+        with tqdm(unit=" games", unit_scale=True, disable=None if progress else True, desc="prepare",
+                  smoothing=0.1) as bar:
             for result in _results(_chunks(inputs, stats, chunk_size or CHUNK_SIZE), config, workers):
                 for name, part in result.parts.items():
                     writers[name].write(part)
