@@ -28,7 +28,7 @@ _COMMENT = re.compile(rb"\{[^}]*\}")
 _ANY_COMMENT = re.compile(rb"\{[^}]*\}?|;[^\n]*")  # whichever opens first wins; an unclosed { runs to the end
 _ESCAPE_LINE = re.compile(rb"^%[^\n]*", re.M)
 _NAG = re.compile(rb"\$\d+")
-_MOVE_NUMBER = re.compile(rb"\d+\s*\.+")
+_MOVE_NUMBER = re.compile(rb"\d+\.+")
 _PARENS = re.compile(rb"[()]")
 _TAGS: dict[bytes, re.Pattern[bytes]] = {}
 
