@@ -143,7 +143,7 @@ def probabilities(lines: list[str]) -> dict[str, float]:
 # The protocol
 
 
-def test_handshake_options_and_lichess_bot_defaults_through_python_chess(tiny_onnx):
+def test_handshake_options_and_lichess_bot_defaults_through_python_chess(tiny_onnx, caplog):
     import chess.engine
 
     engine = chess.engine.SimpleEngine.popen_uci([*ENGINE, "--model", str(tiny_onnx)], timeout=20)
@@ -168,6 +168,8 @@ def test_handshake_options_and_lichess_bot_defaults_through_python_chess(tiny_on
         assert result.info["pv"][0] == result.move
     finally:
         engine.quit()
+    complaints = [r.getMessage() for r in caplog.records if r.name.startswith("chess") and r.levelname != "DEBUG"]
+    assert not complaints  # python-chess found nothing unexpected in what the engine said
 
 
 def test_isready_is_answered_while_an_infinite_search_waits_for_stop(uci):
@@ -288,6 +290,22 @@ def test_quit_stops_a_search_which_still_answers(uci):
     engine.send("quit")
     assert engine.read_until(lambda line: line.startswith("bestmove"))
     assert engine.proc.wait(TIMEOUT) == 0
+
+
+def test_the_engine_never_imports_torch_even_while_playing(tiny_onnx):
+    code = f"""
+import io, sys
+from transcend.engine.uci import Output
+from transcend.engine.uci_engine import UciEngine
+from transcend.engine.uci_options import Settings
+out = io.BytesIO()
+engine = UciEngine(Settings(model={str(tiny_onnx)!r}, sampling="token", multipv=2), Output(out, sys.exit))
+engine.run(io.BytesIO(b"uci\\nisready\\nposition startpos moves e2e4\\ngo depth 1\\n"))
+assert b"bestmove" in out.getvalue(), out.getvalue()
+print("torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_end_of_input_lets_a_search_finish_with_the_model():

@@ -288,7 +288,7 @@ class UciEngine:
             self.output.set_log(parsed)
         elif spec.field in ("model", "provider", "threads") and self.settings != old:
             self.start_loading()
-        elif spec.field in COMPATIBILITY_ONLY:
+        elif spec.field in COMPATIBILITY_ONLY and self.debug:  # not a mistake: no word unless asked
             self.info_string(f"{spec.name} is accepted for GUI compatibility and not used by this engine")
 
     def cmd_position(self, args: list[str]) -> None:
