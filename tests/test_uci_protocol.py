@@ -515,7 +515,8 @@ def test_command_line_flags_show_as_option_defaults(tiny_onnx):
 def test_bad_flags_are_one_line_errors(args, message):
     out = subprocess.run([*ENGINE, *args], capture_output=True, text=True, timeout=TIMEOUT)
     errors = out.stderr.strip().splitlines()
-    assert out.returncode == 2 and errors[-1].startswith("transcend-uci: error:") and message in errors[-1]
+    assert out.returncode == 2 and len(errors) == 1
+    assert errors[0].startswith("transcend-uci: error:") and message in errors[0]
     assert "Traceback" not in out.stderr
 
 

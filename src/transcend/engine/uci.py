@@ -95,8 +95,13 @@ class Output:
         self.set_log("")
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, as the project's errors are; --help shows usage
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="transcend-uci",
         description="The transcend model as a UCI chess engine: it speaks UCI on stdin and stdout. Every "
                     "flag sets the UCI option of the same meaning (a GUI can still change it with setoption). "

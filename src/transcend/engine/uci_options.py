@@ -69,6 +69,8 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
     convert: Callable[[str], Any] | None = None
     """For string options: turns the text into the value, raising OptionError."""
+    metavar: str | None = None
+    """How ``--help`` names the flag's argument."""
 
     def parse(self, text: str) -> Any:
         """The value for ``text`` (a ``setoption`` value or a flag's argument); OptionError if invalid."""
@@ -154,7 +156,7 @@ def _log_file(text: str) -> str:
 
 
 def _number_option(name: str, field: str, help: str, flag: str, low: float, high: float) -> OptionSpec:
-    spec = OptionSpec(name, field, "string", help, flag, low, high)
+    spec = OptionSpec(name, field, "string", help, flag, low, high, metavar="T")
     return replace(spec, convert=spec.parse_number)
 
 
@@ -164,29 +166,29 @@ OPTIONS: tuple[OptionSpec, ...] = (
                    "--temperature", 0.0, 100.0),
     OptionSpec("TemperatureDecay", "temperature_decay", "spin",
                "plies over which the temperature moves linearly from Temperature to TemperatureFloor "
-               "(0: no decay)", "--temperature-decay", 0, 1000),
+               "(0: no decay)", "--temperature-decay", 0, 1000, metavar="PLIES"),
     _number_option("TemperatureFloor", "temperature_floor",
                    "the temperature reached after TemperatureDecay plies", "--temperature-floor", 0.0, 100.0),
     OptionSpec("Sampling", "sampling", "combo",
                "move: sample among legal moves by their exact probability; token: the paper's "
                "symbol-by-symbol sampling (5 attempts, then move mode)", "--sampling", choices=("move", "token")),
     OptionSpec("TopK", "top_k", "spin", "sample only among the K most probable moves (0: all)",
-               "--top-k", 0, 256),
+               "--top-k", 0, 256, metavar="K"),
     OptionSpec("Seed", "seed", "spin", "random seed for reproducible games (-1: a fresh one)", "--seed",
-               -1, 2**31 - 1),
+               -1, 2**31 - 1, metavar="N"),
     OptionSpec("MultiPV", "multipv", "spin", "report the N most probable moves with their probabilities",
-               "--multipv", 1, 256),
+               "--multipv", 1, 256, metavar="N"),
     OptionSpec("Model", "model", "string", f"exported .onnx model ({BUNDLED}: the one shipped with the package)",
-               "--model", convert=_model_path),
+               "--model", convert=_model_path, metavar="PATH"),
     OptionSpec("Provider", "provider", "combo", "onnxruntime device: auto (CUDA when usable), cuda or cpu",
                "--provider", choices=("auto", "cuda", "cpu")),
     OptionSpec("Threads", "threads", "spin", "onnxruntime CPU threads (0: onnxruntime's choice)", "--threads",
-               0, 256),
+               0, 256, metavar="N"),
     OptionSpec("LogFile", "log_file", "string", "append every line read and written to this file",
-               "--log-file", convert=_log_file),
+               "--log-file", convert=_log_file, metavar="PATH"),
     OptionSpec("Move Overhead", "move_overhead", "spin",
                "milliseconds kept back on every move for the GUI's and the network's delays", "--move-overhead",
-               0, 5000),
+               0, 5000, metavar="MS"),
     OptionSpec("Ponder", "ponder", "check", "guess the opponent's reply (bestmove ... ponder ...)"),
     OptionSpec("UCI_ShowWDL", "show_wdl", "check", "add win/draw/loss permille to the score (value-head models)",
                "--show-wdl"),
@@ -223,7 +225,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         if spec.kind == "check":
             parser.add_argument(spec.flag, dest=spec.field, action="store_true", help=spec.help)
             continue
-        metavar = {"combo": "{" + ",".join(spec.choices) + "}"}.get(spec.kind, spec.field.upper())
+        metavar = "{" + ",".join(spec.choices) + "}" if spec.kind == "combo" else spec.metavar
         parser.add_argument(spec.flag, dest=spec.field, type=_flag_type(spec), metavar=metavar,
                             default=getattr(defaults, spec.field),
                             help=f"{spec.help} (UCI option {spec.name!r}; default {format_value(getattr(defaults, spec.field))})")
