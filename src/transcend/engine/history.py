@@ -26,7 +26,7 @@ import chess
 
 MAX_PLIES = 24
 """Deepest history searched (12 moves each): beyond the 3 to 8 moves of opening books."""
-NODE_BUDGET = 3_000
+NODE_BUDGET = 6_000
 """Positions visited at most per reconstruction (about 0.3 s on one core of the benchmark machine)."""
 
 _PIECES = chess.PIECE_TYPES
@@ -78,6 +78,8 @@ class _Search:
         self.squares = {c: {pt: target.pieces_mask(pt, c) for pt in _PIECES} for c in chess.COLORS}
         self.counts = {c: chess.popcount(target.occupied_co[c]) for c in chess.COLORS}
         self.pawns = {c: chess.popcount(target.pawns & target.occupied_co[c]) for c in chess.COLORS}
+        castled = {chess.WHITE: chess.BB_C1 | chess.BB_G1, chess.BLACK: chess.BB_C8 | chess.BB_G8}
+        self.castled = {c: bool(target.kings & target.occupied_co[c] & castled[c]) for c in chess.COLORS}
         # A target with more pieces or pawns of a colour than the start, or no legal position, is unreachable.
         self.impossible = any(self.counts[c] > 16 or self.pawns[c] > 8 for c in chess.COLORS) or not target.is_valid()
 
@@ -124,49 +126,72 @@ class _Search:
                 return False
             if chess.popcount(board.pawns & board.occupied_co[color]) < self.pawns[color]:
                 return False
-            castling_saves = 2 if board.has_castling_rights(color) else 0  # king and rook in one move
-            if self._moves_needed(board, color) - castling_saves > moves_of[color]:
+            if self._moves_needed(board, color) - self._castling_saves(board, color) > moves_of[color]:
                 return False
         return True
+
+    def _castling_saves(self, board: chess.Board, color: chess.Color) -> int:
+        """Moves castling can still save ``color`` (king and rook in one move): 2 when the target's
+        king stands on a castled square and ``color`` may still castle, else 0."""
+        return 2 if self.castled[color] and board.has_castling_rights(color) else 0
 
     def _moves_needed(self, board: chess.Board, color: chess.Color) -> int:
         """A lower bound on the moves ``color`` still needs: for each target square without its
         piece, the fewest moves any piece of that type needs to get there (blocking ignored)."""
-        total = 0
-        for pt in _PIECES:
-            have = board.pieces_mask(pt, color)
-            wanted = self.squares[color][pt] & ~have
-            if not wanted:
-                continue
-            table = _distances(pt, color)
-            sources = list(chess.scan_forward(have))
-            for square in chess.scan_forward(wanted):
-                total += min((table[source][square] for source in sources), default=_FAR)
-        return total
+        captures = chess.popcount(board.occupied_co[not color]) > self.counts[not color]
+        return sum(self._type_needed(board.pieces_mask(pt, color), pt, color, captures) for pt in _PIECES)
+
+    def _type_needed(self, have: int, piece_type: chess.PieceType, color: chess.Color, captures: bool) -> int:
+        """``captures``: whether ``color`` still has opponent pieces to take (else pawns go straight)."""
+        wanted = self.squares[color][piece_type] & ~have
+        if not wanted:
+            return 0
+        table = _distances(piece_type, color, captures)
+        sources = list(chess.scan_forward(have))
+        return sum(min((table[s][square] for s in sources), default=_FAR) for square in chess.scan_forward(wanted))
 
     def _ordered_moves(self, board: chess.Board, ply: int) -> list[chess.Move]:
-        """Legal moves allowed at ``ply`` by the halfmove clock and by the mover's remaining moves,
-        those that bring the mover closest to its target placement first."""
+        """Legal moves allowed at ``ply`` by the halfmove clock and by the mover's remaining moves.
+
+        Order: moves that bring the mover closest to its target placement first; among equals, moves
+        of a piece that must leave its square anyway (it stands where the target has no such piece),
+        and a piece the opponent must still capture offered where an opponent piece is going.
+        """
         color = board.turn
-        left_after = self.plies - ply - 1
-        moves_after = left_after // 2  # the mover's own moves after this one
-        # A piece the opponent must still capture is best offered where an opponent piece is going.
+        moves_after = (self.plies - ply - 1) // 2  # the mover's own moves after this one
+        needed = self._moves_needed(board, color)
         doomed = chess.popcount(board.occupied_co[color]) > self.counts[color]
         theirs = 0
         for pt in _PIECES:
             theirs |= self.squares[not color][pt] & ~board.pieces_mask(pt, not color)
         scored = []
         for move in board.legal_moves:
+            piece = board.piece_type_at(move.from_square)
             if self.reset_at is not None and ply >= self.reset_at:
-                resets = board.is_capture(move) or board.piece_type_at(move.from_square) == chess.PAWN
+                resets = piece == chess.PAWN or board.is_capture(move)
                 if resets != (ply == self.reset_at):
                     continue
-            board.push(move)
-            needed = self._moves_needed(board, color) - (2 if board.has_castling_rights(color) else 0)
-            board.pop()
-            if needed <= moves_after:
-                offered = doomed and bool(theirs & chess.BB_SQUARES[move.to_square])
-                scored.append((needed, not offered, len(scored), move))
+            if move.promotion or board.is_castling(move):
+                board.push(move)
+                after = self._moves_needed(board, color) - self._castling_saves(board, color)
+                board.pop()
+            else:
+                have = board.pieces_mask(piece, color)
+                moved = (have & ~chess.BB_SQUARES[move.from_square]) | chess.BB_SQUARES[move.to_square]
+                captures = chess.popcount(board.occupied_co[not color]) > self.counts[not color]
+                after = (needed + self._type_needed(moved, piece, color, captures)
+                         - self._type_needed(have, piece, color, captures))
+                if piece in (chess.KING, chess.ROOK) and self._castling_saves(board, color):
+                    board.push(move)  # a king or rook move may lose the right to castle
+                    after -= self._castling_saves(board, color)
+                    board.pop()
+                else:
+                    after -= self._castling_saves(board, color)
+            if after > moves_after:
+                continue
+            staying = bool(self.squares[color][piece] & chess.BB_SQUARES[move.from_square])
+            offered = doomed and bool(theirs & chess.BB_SQUARES[move.to_square])
+            scored.append((after, staying, not offered, len(scored), move))
         scored.sort()
         return [entry[-1] for entry in scored]
 
@@ -175,8 +200,9 @@ _FAR = 99
 
 
 @lru_cache(maxsize=None)
-def _distances(piece_type: chess.PieceType, color: chess.Color) -> tuple[tuple[int, ...], ...]:
-    """Fewest moves from square to square for a piece on an empty board (``_FAR``: never)."""
+def _distances(piece_type: chess.PieceType, color: chess.Color, captures: bool = True) -> tuple[tuple[int, ...], ...]:
+    """Fewest moves from square to square for a piece on an empty board (``_FAR``: never); without
+    ``captures`` a pawn stays on its file."""
 
     def distance(a: int, b: int) -> int:
         if a == b:
@@ -185,7 +211,7 @@ def _distances(piece_type: chess.PieceType, color: chess.Color) -> tuple[tuple[i
         df, dr = abs(fa - fb), abs(ra - rb)
         if piece_type == chess.PAWN:
             forward = (rb - ra) if color == chess.WHITE else (ra - rb)
-            if forward <= 0 or df > forward:
+            if forward <= 0 or df > (forward if captures else 0):
                 return _FAR
             home = 1 if color == chess.WHITE else 6
             return forward - (1 if ra == home and forward >= 2 else 0)

@@ -68,25 +68,53 @@ class TokenMove:
 # ----------------------------------------------------------------------------------------------
 # The prompt
 
-def game_prompt(board: chess.Board) -> str:
+def game_prompt(board: chess.Board, stack_sans: list[str] | None = None) -> str:
     """The transcript up to the next move for ``board`` and its move stack.
 
     From the standard start, the game's own transcript. From another root position (a FEN), a
     reconstructed history from the start where ``history.reconstruct_history`` finds one; otherwise the
     documented fallback: the transcript begins at the root's move number (``;12.``; on Black's turn
     White's unknown move is written ``--``, python-chess's null move: ``;12.-- Nf6 13.``).
+    ``stack_sans``: the SAN of the move stack when the caller already has it.
     """
     root = board.root()
+    if stack_sans is None:
+        stack_sans = sans_from_moves(board.move_stack, root)
     if root.fen() == chess.STARTING_FEN:
-        return next_move_prefix(sans_from_moves(board.move_stack, root))
+        return next_move_prefix(stack_sans)
     history = reconstruct_history(root)
     if history is not None:
-        return next_move_prefix(sans_from_moves(history + board.move_stack))
+        return next_move_prefix(sans_from_moves(history) + stack_sans)
     first_ply = 2 * (root.fullmove_number - 1) + (root.turn == chess.BLACK)
-    whites = 2 * (root.fullmove_number - 1)
-    skipped = next_move_prefix(["--"] * whites)  # ';1.-- -- 2.-- -- ... 12.'
-    full = next_move_prefix(["--"] * first_ply + sans_from_moves(board.move_stack, root))
+    skipped = next_move_prefix(["--"] * 2 * (root.fullmove_number - 1))  # ';1.-- -- 2.-- -- ... 12.'
+    full = next_move_prefix(["--"] * first_ply + stack_sans)
     return GAME_START + full[len(skipped) - len(f"{root.fullmove_number}."):]
+
+
+class _StackSans:
+    """SAN of a board's move stack, reusing the previous call's: a game's SANs are computed once."""
+
+    def __init__(self) -> None:
+        self.root = ""
+        self.moves: list[chess.Move] = []
+        self.sans: list[str] = []
+
+    def __call__(self, board: chess.Board) -> list[str]:
+        root, stack = board.root().fen(), board.move_stack
+        same = 0
+        if root == self.root:
+            limit = min(len(self.moves), len(stack))
+            while same < limit and self.moves[same] == stack[same]:
+                same += 1
+        new = len(stack) - same
+        replay = board.copy(stack=new)
+        for _ in range(new):
+            replay.pop()
+        sans = self.sans[:same]
+        for move in stack[same:]:
+            sans.append(replay.san_and_push(move))
+        self.root, self.moves, self.sans = root, list(stack), sans
+        return list(sans)
 
 
 def fit_context(prompt: str, room: int) -> str:
@@ -179,6 +207,7 @@ class MovePolicy:
         self.model = model
         # Every prompt leaves room for a move: the longest SAN has 7 symbols, token mode samples 10.
         self.room = model.info.block_size - MAX_MOVE_SYMBOLS
+        self._stack_sans = _StackSans()
         if self.room < 32:
             raise ValueError(f"the model's context ({model.info.block_size} symbols) is too short to play")
         self.reset()
@@ -190,7 +219,7 @@ class MovePolicy:
 
     def prompt(self, board: chess.Board) -> str:
         """The transcript the model is given for ``board``: its history, fitted to the context."""
-        return fit_context(game_prompt(board), self.room)
+        return fit_context(game_prompt(board, self._stack_sans(board)), self.room)
 
     def _feed(self, ids: list[int], tree: MoveTree | None = None) -> StepOutput:
         """Run the model on ``ids`` (and the tree after them), reusing and then extending the cache.
