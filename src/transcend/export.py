@@ -16,6 +16,7 @@ and the quantization.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 import warnings
@@ -139,11 +140,15 @@ def _quantize_int8(path: Path) -> None:
     """onnxruntime's dynamic quantization of the weight matrix products, in place."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    quiet = logging.getLogger()  # onnxruntime.quantization advises pre-processing on the root logger
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         quantized = Path(tmp) / "int8.onnx"
         quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                          extra_options={"MatMulConstBOnly": True})
         quantized.replace(path)
+    quiet.setLevel(level)
 
 
 def write_metadata(proto, model_config: dict, source: str = "", quantize: str = "none") -> None:
@@ -218,15 +223,20 @@ def packed_transcript(block_size: int, games: tuple[str, ...] = VERIFY_GAMES) ->
     return np.resize(ids, block_size).astype(np.int64)
 
 
-def verify(model: GPT, onnx_path: Path, tolerance: float | None = None, provider: str = "cpu") -> Verification:
+def verify(
+    model: GPT, onnx_path: Path, tolerance: float | None = None, provider: str = "cpu", threads: int = 1
+) -> Verification:
     """Compare the exported model with PyTorch: raw logits over a packed block fed in three chunks
-    through the cache, and move probabilities in every position of the verification games."""
+    through the cache, and move probabilities in every position of the verification games.
+
+    One thread by default: PyTorch's thread pool slows down badly on a busy machine, and the
+    comparison is about numbers, not speed."""
     from .engine.policy import MovePolicy
     from .engine.runtime import OnnxModel
     from .torch_policy import TorchModel
 
-    onnx_model = OnnxModel(onnx_path, provider=provider)
-    torch_model = TorchModel(model)
+    onnx_model = OnnxModel(onnx_path, provider=provider, threads=threads)
+    torch_model = TorchModel(model, threads=threads)
     if tolerance is None:
         tolerance = DEFAULT_TOLERANCE[onnx_model.info.quantization]
     ids = packed_transcript(model.config.block_size)
