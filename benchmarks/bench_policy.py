@@ -2,7 +2,7 @@
 
 Positions: plies 20, 60 and 100 of a real game (``tests/fixtures/games.txt``, Stockfish games).
 Models: ``tiny`` and ``paper-50m`` with seeded random weights (the timing does not depend on them),
-built and exported here in a temporary directory. Runtimes, all on 2 threads:
+built and exported here in a temporary directory. Runtimes, all on 2 threads (``BENCH_THREADS``):
 
 * ``onnx-fp32``, ``onnx-int8``: ``MovePolicy`` on onnxruntime (the engine), the KV cache holding the
   game up to two plies earlier, as in a game: only the last two moves and the prefix tree are fed.
@@ -15,10 +15,16 @@ Run (about 5 minutes):
 
     python -m pytest benchmarks/bench_policy.py --benchmark-only -p no:cacheprovider -c /dev/null \\
         --benchmark-columns=median,min,rounds --benchmark-sort=name
+
+On a busy machine, wall time says more about the neighbours than about the code (PyTorch's thread
+pool suffers most); measure CPU time on one thread instead:
+
+    BENCH_THREADS=1 python -m pytest benchmarks/bench_policy.py ... --benchmark-timer time.process_time
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import chess
@@ -34,7 +40,7 @@ from transcend.sampling import sample_move_text
 from transcend.torch_policy import TorchModel
 from transcend.transcript import SPACE_ID
 
-THREADS = 2
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 PLIES = (20, 60, 100)
 GAME = (Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "games.txt").read_text().split("\n")[0].split()
 ROUNDS = {"tiny": 15, "paper-50m": 5}

@@ -73,3 +73,6 @@ def policy_command(model, moves, fen, temperature, as_json, provider, threads) -
         click.echo(f"{move.uci():<7} {san:<8} {probability:>10.6f} {adjusted[move]:>12.6f}")
     total = sum(probability for _, _, probability in scores.ranked())
     click.echo(f"legal moves: {len(scores.moves)}; their total probability: {total:.6f}")
+    if scores.wdl is not None:
+        win, draw, loss = scores.wdl
+        click.echo(f"value head, for the side to move: win {win:.3f}, draw {draw:.3f}, loss {loss:.3f}")
