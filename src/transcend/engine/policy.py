@@ -17,6 +17,7 @@ PyTorch path (``transcend.torch_policy.TorchModel``) plugs in here, so both shar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import chess
@@ -82,13 +83,19 @@ def game_prompt(board: chess.Board, stack_sans: list[str] | None = None) -> str:
         stack_sans = sans_from_moves(board.move_stack, root)
     if root.fen() == chess.STARTING_FEN:
         return next_move_prefix(stack_sans)
-    history = reconstruct_history(root)
+    history = _history_sans(root.fen())
     if history is not None:
-        return next_move_prefix(sans_from_moves(history) + stack_sans)
+        return next_move_prefix(history + stack_sans)
     first_ply = 2 * (root.fullmove_number - 1) + (root.turn == chess.BLACK)
     skipped = next_move_prefix(["--"] * 2 * (root.fullmove_number - 1))  # ';1.-- -- 2.-- -- ... 12.'
     full = next_move_prefix(["--"] * first_ply + stack_sans)
     return GAME_START + full[len(skipped) - len(f"{root.fullmove_number}."):]
+
+
+@lru_cache(maxsize=256)
+def _history_sans(fen: str) -> list[str] | None:
+    moves = reconstruct_history(fen)
+    return None if moves is None else sans_from_moves(moves)
 
 
 class _StackSans:
