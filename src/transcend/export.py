@@ -27,6 +27,7 @@ import chess
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from .engine.runtime import FORMAT_VERSION
 from .model import GPT, load_model
@@ -224,7 +225,8 @@ def packed_transcript(block_size: int, games: tuple[str, ...] = VERIFY_GAMES) ->
 
 
 def verify(
-    model: GPT, onnx_path: Path, tolerance: float | None = None, provider: str = "cpu", threads: int = 1
+    model: GPT, onnx_path: Path, tolerance: float | None = None, provider: str = "cpu", threads: int = 1,
+    progress: bool = False,
 ) -> Verification:
     """Compare the exported model with PyTorch: raw logits over a packed block fed in three chunks
     through the cache, and move probabilities in every position of the verification games.
@@ -253,7 +255,7 @@ def verify(
                    np.concatenate([c[1], o.new_values.astype(c[1].dtype)], axis=3)) for c, o in zip(caches, outs)]
     policies = [MovePolicy(onnx_model), MovePolicy(torch_model)]
     max_lp, agree, boards = 0.0, 0, verification_boards()
-    for board in boards:
+    for board in tqdm(boards, desc="verify", unit="position", disable=None if progress else True):
         a, b = (p.score_legal_moves(board) for p in policies)
         max_lp = max(max_lp, float(np.abs(a.log_probs - b.log_probs).max()))
         agree += int(np.argmax(a.log_probs) == np.argmax(b.log_probs))

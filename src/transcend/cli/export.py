@@ -30,7 +30,7 @@ def export_command(source, output, quantize, verify, tolerance) -> None:
     model = export(source, output, quantize=quantize)
     click.echo(f"exported {model.num_params():,} parameters to {output} (quantization: {quantize})")
     if verify:
-        result = verify_export(model, output, tolerance)
+        result = verify_export(model, output, tolerance, progress=True)
         click.echo(
             f"verify: largest logit difference {result.max_logit_diff:.3g} (tolerance {result.tolerance:g}); "
             f"largest move log-probability difference {result.max_move_logprob_diff:.3g}; "
