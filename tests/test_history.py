@@ -7,7 +7,7 @@ from pathlib import Path
 import chess
 import pytest
 
-from transcend.engine.history import _key, reconstruct_history
+from transcend.engine.history import position_key, reconstruct_history
 
 BOOK = Path(__file__).parent / "fixtures" / "book.epd"
 
@@ -32,7 +32,7 @@ def test_a_real_opening_is_found_with_its_move_counters():
     moves = reconstruct_history(board.fen())
     assert moves is not None and len(moves) == 10
     end = replay(moves)
-    assert _key(end) == _key(board) and end.halfmove_clock == board.halfmove_clock
+    assert position_key(end) == position_key(board) and end.halfmove_clock == board.halfmove_clock
 
 
 def test_the_halfmove_clock_decides_the_move_order():
@@ -51,7 +51,7 @@ def test_missing_counters_as_in_epd_books_are_searched_around():
         board.push_san(san)
     epd_style = board.fen().rsplit(" ", 2)[0] + " 0 1"  # what a runner sends for an EPD without counters
     moves = reconstruct_history(epd_style)
-    assert moves is not None and _key(replay(moves)) == _key(board)
+    assert moves is not None and position_key(replay(moves)) == position_key(board)
 
 
 @pytest.mark.parametrize("fen", [
@@ -72,6 +72,6 @@ def test_book_positions_are_mostly_reconstructed():
         moves = reconstruct_history(board)
         if moves is not None:
             found += 1
-            assert _key(replay(moves)) == _key(board)
+            assert position_key(replay(moves)) == position_key(board)
             assert len(moves) == 2 * (board.fullmove_number - 1) + (board.turn == chess.BLACK)
     assert found >= 0.8 * len(lines)
