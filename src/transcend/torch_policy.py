@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .engine.policy import MovePolicy
-from .engine.runtime import ModelInfo, StepOutput, model_info
+from .engine.runtime import ModelInfo, StepOutput, empty_cache, model_info
 from .export import CachedStep
 from .model import GPT, load_model
 
@@ -34,9 +34,7 @@ class TorchModel:
         self.cache_dtype = np.float32
 
     def empty_cache(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        i = self.info
-        shape = (i.n_layer, batch, i.n_head, 0, i.head_dim)
-        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        return empty_cache(self.info, self.cache_dtype, batch)
 
     def step(
         self,

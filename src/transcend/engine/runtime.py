@@ -70,6 +70,12 @@ def choose_providers(provider: str) -> list[str]:
     raise ModelError(f"unknown provider {provider!r}; choose auto, cuda or cpu")
 
 
+def empty_cache(info: ModelInfo, dtype: type = np.float32, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Keys and values of no symbol: (n_layer, batch, n_head, 0, head_dim) each."""
+    shape = (info.n_layer, batch, info.n_head, 0, info.head_dim)
+    return np.zeros(shape, dtype), np.zeros(shape, dtype)
+
+
 class OnnxModel:
     """An exported transcend model, ready to run cached steps.
 
@@ -124,10 +130,7 @@ class OnnxModel:
         return self.session.get_providers()
 
     def empty_cache(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and values of no symbol: (n_layer, batch, n_head, 0, head_dim) each."""
-        i = self.info
-        shape = (i.n_layer, batch, i.n_head, 0, i.head_dim)
-        return np.zeros(shape, self.cache_dtype), np.zeros(shape, self.cache_dtype)
+        return empty_cache(self.info, self.cache_dtype, batch)
 
     def step(
         self,
