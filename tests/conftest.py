@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 
 import chess
 import chess.pgn
 import pytest
-
-
-def stockfish_path() -> str:
-    found = shutil.which("stockfish") or ("/usr/games/stockfish" if Path("/usr/games/stockfish").exists() else None)
-    if not found:
-        pytest.fail("stockfish is not installed (apt-get install -y stockfish)")
-    return found
 
 
 def random_game(rng: random.Random, max_plies: int = 160) -> chess.Board:
@@ -79,7 +71,12 @@ def write_lichess_pgn(path: Path, n_games: int, seed: int = 0, distinct: int | N
 
 @pytest.fixture(scope="session")
 def stockfish() -> str:
-    return stockfish_path()
+    from transcend.experts import ExpertError, find_stockfish
+
+    try:
+        return find_stockfish()
+    except ExpertError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
