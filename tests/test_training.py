@@ -240,7 +240,7 @@ def test_resumed_run_repeats_the_uninterrupted_one(dataset, tmp_path):
 @pytest.mark.slow
 def test_sigkill_at_any_moment_never_corrupts_and_resume_continues(dataset, tmp_path):
     reference = tmp_path / "reference"
-    max_iters = 24
+    max_iters = 40
     cfg = dataclasses.replace(FAST, max_iters=max_iters, lr_decay_iters=max_iters, eval_interval=8,
                               checkpoint_interval=100)
     train(dataset, reference, MICRO, cfg, progress=False)  # checkpoints do not change the run
@@ -254,14 +254,17 @@ def test_sigkill_at_any_moment_never_corrupts_and_resume_continues(dataset, tmp_
     for attempt in range(3):
         proc = subprocess.Popen([sys.executable, "-m", "transcend.cli", *args, *(["--resume"] if attempt else [])],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        before = read_log(run)[-1]["step"] if read_log(run) else 0
+        # Kill a few steps after this run's first one (a micro step takes milliseconds, so the kill must be
+        # aimed at a step, not at a wall-clock moment), and at a random instant within that step: mid-step,
+        # mid-checkpoint or mid-log.
+        target = (read_log(run)[-1]["step"] if read_log(run) else 0) + rng.randint(2, 9)
         deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:  # wait until it trains, then kill
+        while proc.poll() is None and time.monotonic() < deadline:
             log = read_log(run)
-            if log and log[-1]["step"] > before:
+            if log and log[-1]["step"] >= target:
                 break
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.3))
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.008))
         if proc.poll() is not None:
             assert proc.returncode == 0, proc.stderr.read()
             break
