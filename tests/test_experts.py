@@ -5,7 +5,9 @@ from __future__ import annotations
 import chess
 import pytest
 
-from transcend.experts import ExpertError, ExpertSpec, find_stockfish, open_expert, parse_expert_spec
+from transcend import experts
+from transcend.experts import (ExpertCrashed, ExpertError, ExpertSpec, find_stockfish, go_command, open_expert,
+                               parse_expert_spec, stockfish_limit)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +66,47 @@ def test_noise_with_eps_one_is_uniform_random(stockfish):
     finally:
         expert.close()
     assert len(moves) >= 12  # Stockfish alone would always play one move here
+
+
+@pytest.mark.parametrize(
+    "settings, line",
+    [({"nodes": 200}, "go nodes 200"), ({"skill": 3, "depth": 2}, "go depth 2"), ({"movetime": 50}, "go movetime 50"),
+     ({"skill": 1}, "go movetime 100")],
+)
+def test_go_command_of_each_limit(settings, line):
+    assert go_command(stockfish_limit(settings)) == line
+
+
+def test_stockfish_plays_from_a_fen_and_repeats_itself_after_new_game(stockfish):
+    board = chess.Board("r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3")
+    expert = open_expert("stockfish:nodes=300", stockfish)
+    try:
+        games = []
+        for _ in range(2):
+            expert.new_game(0)
+            game = board.copy()
+            for _ in range(8):
+                game.push(expert.choose(game))
+            games.append(game.move_stack)
+    finally:
+        expert.close()
+    assert games[0] == games[1]  # a cleared hash and a node limit: the same search
+
+
+def test_a_dead_stockfish_is_a_crash_not_a_hang(stockfish):
+    expert = open_expert("stockfish:nodes=50", stockfish)
+    expert.engine.process.kill()
+    expert.engine.process.wait()
+    with pytest.raises(ExpertCrashed, match="exited"):
+        expert.choose(chess.Board())
+    expert.close()
+
+
+@pytest.mark.parametrize("script", ["echo hello", "exec cat"], ids=["exits", "never-answers"])
+def test_a_program_that_is_not_a_uci_engine_is_refused(tmp_path, monkeypatch, script):
+    monkeypatch.setattr(experts, "HANDSHAKE_TIMEOUT_S", 0.5)
+    fake = tmp_path / "fake-stockfish"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+    with pytest.raises(ExpertError, match="cannot start Stockfish .*not a UCI engine"):
+        open_expert("stockfish:nodes=50", str(fake))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,11 +23,17 @@ import chess
 import chess.engine
 
 DEFAULT_MOVETIME_MS = 100
+HANDSHAKE_TIMEOUT_S = 10.0
+"""How long Stockfish may take to answer ``uci`` and ``isready`` when it starts."""
 _STOCKFISH_SETTINGS = {"skill": (0, 20), "depth": (1, 100), "nodes": (1, 10**9), "movetime": (1, 3_600_000)}
 
 
 class ExpertError(ValueError):
     """A bad expert spec or an expert that cannot be started."""
+
+
+class ExpertCrashed(ExpertError):
+    """An expert's engine process died or stopped speaking UCI."""
 
 
 def find_stockfish(path: str | Path | None = None) -> str:
@@ -121,29 +129,94 @@ class RandomExpert:
         pass
 
 
-@dataclass
-class StockfishExpert:
-    engine: chess.engine.SimpleEngine
-    limit: chess.engine.Limit
-    name: str
-    game: object = None
+class UciPipe:
+    """The few UCI commands an expert needs, written to and read from an engine's pipes directly.
 
-    def choose(self, board: chess.Board) -> chess.Move:
-        move = self.engine.play(board, self.limit, game=self.game).move
-        if move is None:
-            raise ExpertError(f"{self.name} returned no move in {board.fen()}")
-        return move
+    Synth games are Stockfish searches of a few hundred nodes, and python-chess's engine client costs
+    about 0.5 ms a move in thread hand-offs and parsing, as much as the search itself; tournaments,
+    which need clocks and time-outs, keep using python-chess.
+    """
 
-    def new_game(self, seed: int) -> None:
-        """Send ``ucinewgame`` before the next move: a cleared hash makes node- or depth-limited
-        searches repeat exactly (skill levels and movetime still vary from run to run)."""
-        self.game = object()
+    def __init__(self, path: str, options: dict[str, int], setpgrp: bool = False) -> None:
+        try:
+            self.process = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, text=True, bufsize=1,
+                                            start_new_session=setpgrp)
+        except OSError as exc:
+            raise ExpertError(f"cannot start Stockfish at {path}: {exc.strerror or exc}") from None
+        self.path = path
+        watchdog = threading.Timer(HANDSHAKE_TIMEOUT_S, self.process.kill)  # a program that is no UCI engine
+        watchdog.start()
+        try:
+            self.send("uci")
+            self.read_until("uciok")
+            for name, value in options.items():
+                self.send(f"setoption name {name} value {value}")
+            self.sync()
+        except ExpertCrashed as exc:
+            self.close()
+            raise ExpertError(f"cannot start Stockfish at {path}: not a UCI engine ({exc})") from None
+        finally:
+            watchdog.cancel()
+
+    def send(self, line: str) -> None:
+        try:
+            self.process.stdin.write(line + "\n")
+        except (BrokenPipeError, ValueError):
+            raise ExpertCrashed(f"{self.path} exited") from None
+
+    def read_until(self, prefix: str) -> str:
+        """The first line starting with ``prefix``; what comes before it (info lines) is skipped."""
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise ExpertCrashed(f"{self.path} exited (code {self.process.poll()})")
+            if line.startswith(prefix):
+                return line
+
+    def sync(self) -> None:
+        self.send("isready")
+        self.read_until("readyok")
 
     def close(self) -> None:
         try:
-            self.engine.quit()
-        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError):
-            self.engine.close()
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+            self.process.wait(timeout=2)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class StockfishExpert:
+    engine: UciPipe
+    limit: chess.engine.Limit
+    name: str
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        root = board.root()
+        start = "startpos" if root.fen() == chess.STARTING_FEN else f"fen {root.fen()}"
+        moves = " ".join(move.uci() for move in board.move_stack)
+        self.engine.send(f"position {start} moves {moves}" if moves else f"position {start}")
+        self.engine.send(go_command(self.limit))
+        reply = self.engine.read_until("bestmove").split()
+        try:
+            move = chess.Move.from_uci(reply[1])
+        except (IndexError, ValueError):
+            move = None
+        if move is None or not board.is_legal(move):
+            raise ExpertError(f"{self.name} answered {' '.join(reply)!r} in {board.fen()}")
+        return move
+
+    def new_game(self, seed: int) -> None:
+        """``ucinewgame``: a cleared hash makes node- or depth-limited searches repeat exactly (skill
+        levels and movetime still vary from run to run)."""
+        self.engine.send("ucinewgame")
+        self.engine.sync()
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 @dataclass
@@ -166,6 +239,11 @@ class NoisyExpert:
         self.inner.close()
 
 
+def stockfish_options(settings: dict[str, int]) -> dict[str, int]:
+    """The UCI options of a Stockfish expert: one thread, and its skill level (20, full strength, by default)."""
+    return {"Threads": 1, "Skill Level": settings.get("skill", 20)}
+
+
 def stockfish_limit(settings: dict[str, int]) -> chess.engine.Limit:
     if not any(k in settings for k in ("depth", "nodes", "movetime")):
         return chess.engine.Limit(time=DEFAULT_MOVETIME_MS / 1000)
@@ -175,13 +253,25 @@ def stockfish_limit(settings: dict[str, int]) -> chess.engine.Limit:
     )
 
 
+def go_command(limit: chess.engine.Limit) -> str:
+    """The ``go`` line of a fixed search limit (depth, nodes, time per move)."""
+    parts = ["go"]
+    if limit.depth is not None:
+        parts += ["depth", str(limit.depth)]
+    if limit.nodes is not None:
+        parts += ["nodes", str(limit.nodes)]
+    if limit.time is not None:
+        parts += ["movetime", str(round(limit.time * 1000))]
+    return " ".join(parts)
+
+
 def open_expert(
     spec: ExpertSpec | str, stockfish: str | None = None, seed: int | None = None, setpgrp: bool = False
 ) -> Expert:
     """Start the expert a spec describes (Stockfish processes run single-threaded).
 
     ``setpgrp`` starts Stockfish in its own process group, so Ctrl-C in the terminal does not kill it
-    under a caller that handles the interruption itself (tournaments).
+    under a caller that handles the interruption itself.
     """
     if isinstance(spec, str):
         spec = parse_expert_spec(spec)
@@ -190,12 +280,7 @@ def open_expert(
     if spec.kind == "random":
         base = RandomExpert(rng)
     else:
-        path = find_stockfish(stockfish)
-        try:
-            engine = chess.engine.SimpleEngine.popen_uci(path, setpgrp=setpgrp)
-        except (OSError, chess.engine.EngineError) as exc:
-            raise ExpertError(f"cannot start Stockfish at {path}: {exc}") from None
-        engine.configure({"Threads": 1, "Skill Level": spec.settings.get("skill", 20)})
+        engine = UciPipe(find_stockfish(stockfish), stockfish_options(spec.settings), setpgrp=setpgrp)
         base_name = str(ExpertSpec(spec.kind, spec.settings))
         base = StockfishExpert(engine, stockfish_limit(spec.settings), base_name)
     if spec.eps:

@@ -29,7 +29,8 @@ import chess
 import chess.engine
 import chess.pgn
 
-from ..experts import ExpertSpec, StockfishExpert, open_expert, parse_expert_spec
+from ..experts import (ExpertError, ExpertSpec, find_stockfish, open_expert, parse_expert_spec, stockfish_limit,
+                       stockfish_options)
 from .books import load_book, opening_for
 from .journal import Journal
 from .match import (
@@ -284,14 +285,23 @@ class _Slot:
     def _open_opponent(self, opponent: Opponent, seed: int) -> Player:
         if opponent.kind == "uci":
             return EnginePlayer(_start_engine([opponent.spec], opponent.name), opponent.name)
-        spec = ExpertSpec("stockfish", {"skill": int(opponent.spec)}) if opponent.kind == "level" else opponent.spec
+        if opponent.kind == "level":
+            spec = ExpertSpec("stockfish", {"skill": int(opponent.spec)})
+        else:
+            spec = parse_expert_spec(opponent.spec)
+        if spec.kind == "stockfish" and not spec.eps:  # a UCI engine with a clock, through python-chess
+            try:
+                path = find_stockfish(self.config.stockfish)
+            except ExpertError as exc:
+                raise TournamentError(str(exc)) from None
+            engine = _start_engine([path], opponent.name)
+            engine.configure(stockfish_options(spec.settings))
+            fixed = None if opponent.kind == "level" else stockfish_limit(spec.settings)
+            return EnginePlayer(engine, opponent.name, fixed_limit=fixed)
         try:
             expert = open_expert(spec, self.config.stockfish, seed=seed, setpgrp=True)
-        except (OSError, chess.engine.EngineError, TimeoutError) as exc:
+        except ExpertError as exc:
             raise TournamentError(f"cannot start {opponent.name}: {exc}") from None
-        if isinstance(expert, StockfishExpert):
-            fixed = None if opponent.kind == "level" else expert.limit
-            return EnginePlayer(expert.engine, opponent.name, fixed_limit=fixed)
         return ExpertPlayer(expert, opponent.name)
 
     def drop(self, player: Player) -> None:

@@ -26,7 +26,7 @@ from typing import Protocol
 import chess
 import chess.engine
 
-from ..experts import Expert, ExpertError
+from ..experts import Expert, ExpertCrashed, ExpertError
 
 HANG_TIMEOUT_S = 60.0
 """An engine with no time limit on its move (a node or depth limit) loses on time after this long."""
@@ -182,7 +182,7 @@ class Player(Protocol):
 
 
 def _fault_from(exc: BaseException, name: str) -> PlayerFault:
-    if isinstance(exc, chess.engine.EngineTerminatedError):
+    if isinstance(exc, (chess.engine.EngineTerminatedError, ExpertCrashed)):
         return PlayerFault(CRASH, f"{name} crashed ({exc})")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, concurrent.futures.TimeoutError)):
         return PlayerFault(TIME_LOSS, f"{name} did not answer in time")
