@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import chess
@@ -75,3 +76,12 @@ def test_book_positions_are_mostly_reconstructed():
             assert position_key(replay(moves)) == position_key(board)
             assert len(moves) == 2 * (board.fullmove_number - 1) + (board.turn == chess.BLACK)
     assert found >= 0.9 * len(lines)
+
+
+def test_a_deadline_stops_a_failing_search_long_before_its_node_budget():
+    hard = "2bq2n1/2Bp1k2/r4p2/P3p1pr/PnP1P3/3P1PQ1/4N1PP/1N2KB1R w K - 0 1"  # 40 random plies, no counters
+    start = time.perf_counter()
+    assert reconstruct_history(hard, seconds=0.05) is None
+    assert time.perf_counter() - start < 0.5  # the whole budget takes about 2 s
+    found = reconstruct_history("r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3", seconds=5.0)
+    assert found is not None and len(found) == 4

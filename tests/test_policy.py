@@ -187,6 +187,21 @@ def test_fen_positions_start_book_and_fallback(onnx_model):
     assert policy.score_legal_moves(endgame).prompt == ";50.-- Kd5 51."
 
 
+def test_a_history_decided_on_a_clock_holds_for_the_whole_game(onnx_model):
+    book = "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"  # found by the full search
+    in_time = MovePolicy(onnx_model)
+    in_time.settle_history(chess.Board(book), None)
+    assert in_time.score_legal_moves(chess.Board(book)).prompt.endswith(" 3.")
+    out_of_time = MovePolicy(onnx_model)
+    out_of_time.settle_history(chess.Board(book), 0.0)  # no time at all: the search stops at once
+    board = chess.Board(book)
+    assert out_of_time.score_legal_moves(board).prompt == ";3."
+    board.push_uci("f1b5")
+    board.push_uci("a7a6")
+    out_of_time.settle_history(board, None)  # decided already: the game keeps its transcript
+    assert out_of_time.score_legal_moves(board).prompt == ";3.Bb5 a6 4."
+
+
 def test_token_mode_samples_legal_moves_and_falls_back(onnx_model):
     game = fixture_games()[3]
     rng = np.random.default_rng(1)

@@ -236,6 +236,27 @@ def test_every_go_form_answers_a_legal_move(shared, go):
         assert f" {field} " in stats, (field, stats)
 
 
+HARD_FEN = "2bq2n1/2Bp1k2/r4p2/P3p1pr/PnP1P3/3P1PQ1/4N1PP/1N2KB1R w K - 0 1"
+"""40 random plies, sent without move counters: the history search fails after about 2 s."""
+
+
+def test_a_fen_whose_history_takes_too_long_is_played_from_the_fallback_in_time(uci):
+    engine = uci()
+    engine.send("debug on", "ucinewgame", f"position fen {HARD_FEN}")
+    engine.sync()
+    lines, move, _ = engine.play(f"position fen {HARD_FEN}", "go wtime 1000 btime 1000")
+    assert chess.Board(HARD_FEN).is_legal(chess.Move.from_uci(move))
+    assert not any("random legal move" in line for line in lines), lines  # the model answered, in time
+    assert any(line.endswith("prompt (last 200 symbols): ;1.") for line in lines), lines
+    # The game keeps its transcript: the next move continues the fallback, no late history appears.
+    board = chess.Board(HARD_FEN)
+    board.push_uci(move)
+    reply = next(iter(board.legal_moves))
+    lines, move, _ = engine.play(f"position fen {HARD_FEN} moves {move} {reply.uci()}", "go wtime 60000 btime 60000")
+    assert any("prompt (last 200 symbols): ;1." in line for line in lines), lines
+    assert engine.quit() == 0
+
+
 def test_the_steps_of_fastchess_compliance_check(uci):
     """fastchess --compliance: answers, and a last 'info depth ... score' line before each bestmove."""
     engine = uci()

@@ -15,11 +15,14 @@ moves by a depth-first search, bounded by a node budget and pruned hard:
   and one opponent move per surplus piece still to be captured.
 
 Moves that bring a piece to its target square are tried first, so the history found is a direct one.
-The result is cached per position: a game started from a FEN searches once.
+The result is cached per position: a game started from a FEN searches once. A caller on a clock
+(the UCI engine) passes ``seconds``: the search then also stops at that deadline, and that outcome is
+not cached here (the engine keeps it for the game, see ``MovePolicy.settle_history``).
 """
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 import chess
@@ -34,25 +37,34 @@ _PIECES = chess.PIECE_TYPES
 
 
 def reconstruct_history(
-    target: chess.Board | str, max_plies: int = MAX_PLIES, node_budget: int = NODE_BUDGET
+    target: chess.Board | str, max_plies: int = MAX_PLIES, node_budget: int = NODE_BUDGET,
+    seconds: float | None = None,
 ) -> list[chess.Move] | None:
     """Legal moves from the standard start to ``target`` (same placement, side to move, castling
-    rights and en passant square), or None when none is found within the bounds.
+    rights and en passant square), or None when none is found within the bounds (``node_budget``
+    positions, and ``seconds`` of wall-clock time when given).
 
     A board's move stack is ignored: its own position is the target. The standard start gives ``[]``.
     """
     fen = target.fen() if isinstance(target, chess.Board) else target
-    found = _reconstruct(fen, max_plies, node_budget)
+    if seconds is None:
+        found = _reconstruct_cached(fen, max_plies, node_budget)
+    else:
+        found = _reconstruct(fen, max_plies, node_budget, time.perf_counter() + seconds)
     return None if found is None else list(found)
 
 
 @lru_cache(maxsize=256)
-def _reconstruct(fen: str, max_plies: int, node_budget: int) -> tuple[chess.Move, ...] | None:
+def _reconstruct_cached(fen: str, max_plies: int, node_budget: int) -> tuple[chess.Move, ...] | None:
+    return _reconstruct(fen, max_plies, node_budget, None)
+
+
+def _reconstruct(fen: str, max_plies: int, node_budget: int, deadline: float | None) -> tuple[chess.Move, ...] | None:
     try:
         target = chess.Board(fen)
     except ValueError:
         return None
-    search = _Search(target, node_budget)
+    search = _Search(target, node_budget, deadline)
     if search.impossible:
         return None
     exact = 2 * (target.fullmove_number - 1) + (target.turn == chess.BLACK)
@@ -65,16 +77,17 @@ def _reconstruct(fen: str, max_plies: int, node_budget: int) -> tuple[chess.Move
             found = search.run(plies, None)
             if found is not None:
                 return tuple(found)
-        if search.nodes >= node_budget:
+        if search.nodes >= search.budget:
             break
     return None
 
 
 class _Search:
-    def __init__(self, target: chess.Board, node_budget: int) -> None:
+    def __init__(self, target: chess.Board, node_budget: int, deadline: float | None) -> None:
         self.target = target
         self.key = position_key(target)
         self.budget = node_budget
+        self.deadline = deadline
         self.nodes = 0
         self.memo: dict[tuple, int] = {}
         self.squares = {c: {pt: target.pieces_mask(pt, c) for pt in _PIECES} for c in chess.COLORS}
@@ -107,6 +120,8 @@ class _Search:
             return False
         self.seen.add(state)
         self.nodes += 1
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.budget = self.nodes  # out of time: the budget is spent
         for move in self._ordered_moves(board, ply):
             path.append(move)
             board.push(move)
@@ -203,6 +218,14 @@ class _Search:
 
 
 _FAR = 99
+
+
+def warm_up() -> None:
+    """Build the distance tables now (about 60 ms), so that the first search, maybe on a clock, does not."""
+    for piece_type in _PIECES:
+        for color in chess.COLORS:
+            for captures in (True, False):
+                _distances(piece_type, color, captures)
 
 
 @lru_cache(maxsize=None)

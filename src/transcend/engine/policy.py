@@ -16,8 +16,8 @@ PyTorch path (``transcend.torch_policy.TorchModel``) plugs in here, so both shar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Protocol
 
 import chess
@@ -27,6 +27,9 @@ from ..sampling import MAX_ATTEMPTS, MAX_MOVE_SYMBOLS, sample_legal_move
 from ..transcript import GAME_START, SPACE_ID, encode, next_move_prefix, sans_from_moves
 from .history import reconstruct_history
 from .runtime import ModelInfo, StepOutput
+
+MAX_SETTLED_ROOTS = 256
+"""Root positions (FENs) whose history decision a policy keeps: a long tournament sends thousands."""
 
 
 class StepModel(Protocol):
@@ -69,21 +72,25 @@ class TokenMove:
 # ----------------------------------------------------------------------------------------------
 # The prompt
 
-def game_prompt(board: chess.Board, stack_sans: list[str] | None = None) -> str:
+def game_prompt(
+    board: chess.Board, stack_sans: list[str] | None = None,
+    root_history: Callable[[str], list[str] | None] | None = None,
+) -> str:
     """The transcript up to the next move for ``board`` and its move stack.
 
     From the standard start, the game's own transcript. From another root position (a FEN), a
     reconstructed history from the start where ``history.reconstruct_history`` finds one; otherwise the
     documented fallback: the transcript begins at the root's move number (``;12.``; on Black's turn
     White's unknown move is written ``--``, python-chess's null move: ``;12.-- Nf6 13.``).
-    ``stack_sans``: the SAN of the move stack when the caller already has it.
+    ``stack_sans``: the SAN of the move stack when the caller already has it. ``root_history``: the
+    SAN history of a root FEN, or None (by default the full search, cached).
     """
     root = board.root()
     if stack_sans is None:
         stack_sans = sans_from_moves(board.move_stack, root)
     if root.fen() == chess.STARTING_FEN:
         return next_move_prefix(stack_sans)
-    history = _history_sans(root.fen())
+    history = (root_history or history_sans)(root.fen())
     if history is not None:
         return next_move_prefix(history + stack_sans)
     first_ply = 2 * (root.fullmove_number - 1) + (root.turn == chess.BLACK)
@@ -92,9 +99,9 @@ def game_prompt(board: chess.Board, stack_sans: list[str] | None = None) -> str:
     return GAME_START + full[len(skipped) - len(f"{root.fullmove_number}."):]
 
 
-@lru_cache(maxsize=256)
-def _history_sans(fen: str) -> list[str] | None:
-    moves = reconstruct_history(fen)
+def history_sans(fen: str, seconds: float | None = None) -> list[str] | None:
+    """SAN of a history from the start to ``fen`` (``history.reconstruct_history``), or None."""
+    moves = reconstruct_history(fen, seconds=seconds)
     return None if moves is None else sans_from_moves(moves)
 
 
@@ -215,6 +222,7 @@ class MovePolicy:
         # Every prompt leaves room for a move: the longest SAN has 7 symbols, token mode samples 10.
         self.room = model.info.block_size - MAX_MOVE_SYMBOLS
         self._stack_sans = _StackSans()
+        self._histories: dict[str, list[str] | None] = {}
         if self.room < 32:
             raise ValueError(f"the model's context ({model.info.block_size} symbols) is too short to play")
         self.reset()
@@ -224,9 +232,29 @@ class MovePolicy:
         self._ids: list[int] = []
         self._keys, self._values = self.model.empty_cache()
 
+    def settle_history(self, board: chess.Board, seconds: float | None) -> None:
+        """Decide now, within ``seconds`` (None: the search's own bounds), which history the game
+        from ``board``'s root position gets; the decision holds for every later move from that root.
+
+        A player on a clock cannot afford the 2 s a failed search takes, and a game must keep one
+        transcript: so when the time runs out the game is played from the fallback transcript.
+        """
+        self._settle(board.root().fen(), seconds)
+
+    def _settle(self, fen: str, seconds: float | None) -> None:
+        if fen == chess.STARTING_FEN or fen in self._histories:
+            return
+        if len(self._histories) >= MAX_SETTLED_ROOTS:
+            del self._histories[next(iter(self._histories))]
+        self._histories[fen] = history_sans(fen, seconds)
+
+    def _root_history(self, fen: str) -> list[str] | None:
+        self._settle(fen, None)
+        return self._histories[fen]
+
     def prompt(self, board: chess.Board) -> str:
         """The transcript the model is given for ``board``: its history, fitted to the context."""
-        return fit_context(game_prompt(board, self._stack_sans(board)), self.room)
+        return fit_context(game_prompt(board, self._stack_sans(board), self._root_history), self.room)
 
     def _feed(self, ids: list[int], tree: MoveTree | None = None) -> StepOutput:
         """Run the model on ``ids`` (and the tree after them), reusing and then extending the cache.

@@ -25,6 +25,7 @@ from typing import BinaryIO
 import chess
 import numpy as np
 
+from .history import warm_up as warm_up_history_search
 from .policy import MovePolicy
 from .runtime import OnnxModel
 from .think import Thought, cp_from_wdl, predict_reply, think, wdl_permille
@@ -34,6 +35,9 @@ from .uci_options import COMPATIBILITY_ONLY, OptionError, Settings, find_option,
 
 STOP_GRACE = 0.25
 """Seconds a stopped search waits for an evaluation already running before it answers without it."""
+HISTORY_SHARE = 0.5
+"""Share of a move's spare time (its limit less the model's expected cost) that the history search of a
+FEN start may take, once per game; past it, the game is played from the fallback transcript."""
 
 
 @dataclass(eq=False)
@@ -86,6 +90,7 @@ class ModelLoader:
         try:
             policy = MovePolicy(OnnxModel(path, provider=provider, threads=threads))
             policy.score_legal_moves(chess.Board())  # warm-up: the first run allocates, later ones are faster
+            warm_up_history_search()
             loaded.policy = policy
             with self._lock:
                 self._last_good = loaded
@@ -413,6 +418,9 @@ class UciEngine:
                     self._new_game = False
                     policy.reset()
                 costs = usable.costs[search.settings.sampling]
+                remaining = search.remaining()
+                spare = None if remaining is None else max(remaining - (costs.estimate() or 0.0), 0.0)
+                policy.settle_history(search.board, None if spare is None else spare * HISTORY_SHARE)
                 estimate, remaining = costs.estimate(), search.remaining()
                 if estimate is not None and remaining is not None and estimate > remaining:
                     costs.forget_oldest()
