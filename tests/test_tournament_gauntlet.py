@@ -51,6 +51,7 @@ def test_gauntlet_against_stockfish_writes_games_results_and_plot(tmp_path, tiny
 
     records = _records(out)
     assert sorted(r["index"] for r in records) == list(range(8))
+    assert all(r["random_moves"] == {"model": 0, "opponent": 0} for r in records)  # node limits: the model always answers
     games = _pgn_games(out / "games.pgn")
     assert len(games) == 8
     for game in games:
@@ -151,6 +152,30 @@ def test_faulty_opponents_lose_and_are_counted(tmp_path, tiny_onnx, mode, limit,
     assert pairing["opponent_faults"][kind] == 2
     assert sum(pairing["model_faults"].values()) == 0
     assert [g.headers["Termination"] for g in _pgn_games(out / "games.pgn")] == [termination] * 2
+
+
+def test_the_models_emergency_random_moves_are_counted(tmp_path, tiny_onnx):
+    out = tmp_path / "bullet"
+    # A 5 ms clock leaves the model almost no time: the engine answers most moves at random, and says so.
+    result = _run(["--out", str(out), "--model", str(tiny_onnx), "--temperatures", "1.0", "--opponent", "random",
+                   "--games", "2", "--tc", "0.005", "--time-margin", "5000", "--max-moves", "6", "--quiet"])
+    assert result.exit_code == 0, result.output
+    flagged = {}
+    for game in _pgn_games(out / "games.pgn"):
+        model_color = chess.WHITE if game.headers["White"].startswith("tiny") else chess.BLACK
+        marks = [(not node.turn()) == model_color  # the side that made the move: the model?
+                 for node in game.mainline() if "random move: no time for the model" in node.comment]
+        assert all(marks)  # only the model's moves are ever flagged
+        flagged[int(game.headers["GameIndex"])] = len(marks)
+    records = _records(out)
+    for r in records:
+        assert r["random_moves"] == {"model": flagged[r["index"]], "opponent": 0}
+    total = sum(flagged.values())
+    assert total >= 3  # of 12 model moves; the engine says which ones it played at random
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["random_moves"] == {"model": total, "opponent": 0}
+    assert summary["pairings"][0]["model_random_moves"] == total
+    assert f"warning: {total} of the model's moves were random emergency moves" in result.output
 
 
 def _wait_for_games(path: Path, n: int, process: subprocess.Popen, timeout: float = 90.0) -> None:

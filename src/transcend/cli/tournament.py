@@ -74,7 +74,8 @@ def tournament_command(ctx: click.Context, out_dir: Path, concurrency: int, resu
     """Play the model at one or more temperatures against Stockfish levels and other engines.
 
     Writes games.pgn, results.json (W/D/L per pairing; Glicko-2 as the paper's Figure 1 and
-    maximum-likelihood Elo per model and temperature; illegal-move, crash and time-loss counts) and
+    maximum-likelihood Elo per model and temperature; illegal-move, crash and time-loss counts, and the
+    model's emergency random moves when the time control left it no time) and
     ratings.png (rating against temperature), and prints a table. Every finished game is saved at
     once: after an interruption, the same command with --resume plays only the games still missing.
     """

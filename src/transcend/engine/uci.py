@@ -24,6 +24,8 @@ ENGINE_NAME = f"transcend {__version__}"
 ENGINE_AUTHOR = "the transcend developers"
 MAX_LINE_BYTES = 1 << 20
 """Longer input lines are skipped whole (with an ``info string``)."""
+RANDOM_MOVE_NOTE = "playing a random legal move"
+"""How the ``info string`` of an emergency move (no time for the model) ends; tournaments count them."""
 
 
 def handshake(settings: Settings) -> list[str]:

@@ -30,7 +30,7 @@ from .policy import MovePolicy
 from .runtime import OnnxModel
 from .think import Thought, cp_from_wdl, predict_reply, think, wdl_permille
 from .timeman import CostTracker, GoParams, parse_go, time_limit
-from .uci import MAX_LINE_BYTES, Output, handshake, read_line
+from .uci import MAX_LINE_BYTES, RANDOM_MOVE_NOTE, Output, handshake, read_line
 from .uci_options import COMPATIBILITY_ONLY, OptionError, Settings, find_option, shown
 
 STOP_GRACE = 0.25
@@ -468,7 +468,7 @@ class UciEngine:
             move = self.fallback_rng.choice(candidates)
             reason = search.failure or ("stopped before the model answered" if search.stopped
                                         else "the time limit came before the model answered")
-            self.info_string(f"{reason}: playing a random legal move")
+            self.info_string(f"{reason}: {RANDOM_MOVE_NOTE}")
             self.send(f"info depth 1 seldepth 1 multipv 1 score cp 0 nodes 0 time {elapsed * 1000:.0f} pv {move.uci()}")
             self.send(f"bestmove {move.uci()}")
             return

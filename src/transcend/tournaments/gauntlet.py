@@ -367,6 +367,8 @@ def journal_record(config: GauntletConfig, game: ScheduledGame, start: chess.Boa
     fault = record.fault
     if fault is not None:
         fault = {**fault, "player": "model" if (fault["side"] == "white") == game.model_white else "opponent"}
+    model_first = (start.turn == chess.WHITE) == game.model_white
+    model_random = sum((ply % 2 == 0) == model_first for ply in record.random_plies)
     entry = {
         "index": game.index,
         "model": model.name,
@@ -380,6 +382,7 @@ def journal_record(config: GauntletConfig, game: ScheduledGame, start: chess.Boa
         "termination": record.termination,
         "reason": record.reason,
         "fault": fault,
+        "random_moves": {"model": model_random, "opponent": len(record.random_plies) - model_random},
         "seed": seed,
         "start_fen": start.root().fen(),
         "opening": [m.uci() for m in start.move_stack],
@@ -428,9 +431,12 @@ def game_pgn(config: GauntletConfig, game: ScheduledGame, start: chess.Board, re
     node = pgn
     for _ in start.move_stack:
         node = node.variations[0]
-    for score, ms in zip(record.scores, record.times_ms):
+    random_plies = set(record.random_plies)
+    for ply, (score, ms) in enumerate(zip(record.scores, record.times_ms)):
         node = node.variations[0]
         node.comment = (_score_text_pgn(score) + "/" if score is not None else "") + f"{ms / 1000:.3f}s"
+        if ply in random_plies:
+            node.comment += " random move: no time for the model"
     exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=True)
     return pgn.accept(exporter) + "\n\n"
 

@@ -20,12 +20,13 @@ import asyncio
 import concurrent.futures
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import chess
 import chess.engine
 
+from ..engine.uci import RANDOM_MOVE_NOTE
 from ..experts import Expert, ExpertCrashed, ExpertError
 
 HANG_TIMEOUT_S = 60.0
@@ -169,6 +170,7 @@ class PlayerFault(Exception):
 class Reply:
     move: chess.Move
     score_cp: int | None  # from the mover's point of view, when the player reported one
+    random: bool = False  # our engine's emergency move: no time for the model, a random legal move
 
 
 class Player(Protocol):
@@ -215,7 +217,7 @@ class EnginePlayer:
             raise PlayerFault(ILLEGAL_MOVE, f"{self.name} sent no move in a position with legal moves")
         score = result.info.get("score") if self.reports_scores else None
         score_cp = None if score is None else score.pov(board.turn).score(mate_score=MATE_SCORE_CP)
-        return Reply(result.move, score_cp)
+        return Reply(result.move, score_cp, random=result.info.get("string", "").endswith(RANDOM_MOVE_NOTE))
 
     def close(self) -> None:
         try:
@@ -256,6 +258,7 @@ class GameRecord:
     scores: list[int | None]  # each move's reported evaluation, White's point of view
     times_ms: list[int]
     fault: dict | None = None  # {"side": "white"|"black", "kind": ..., "detail": ...}
+    random_plies: list[int] = field(default_factory=list)  # indices into ``moves`` of emergency random moves
 
 
 def _outcome_reason(outcome: chess.Outcome) -> str:
@@ -337,9 +340,10 @@ def play_game(
     moves: list[str] = []
     scores: list[int | None] = []
     times_ms: list[int] = []
+    random_plies: list[int] = []
 
     def finish(result: str, termination: str, reason: str, fault: dict | None = None) -> GameRecord:
-        return GameRecord(result, termination, reason, moves, scores, times_ms, fault)
+        return GameRecord(result, termination, reason, moves, scores, times_ms, fault, random_plies)
 
     while True:
         outcome = board.outcome(claim_draw=True)
@@ -384,6 +388,8 @@ def play_game(
         white_cp = None if reply.score_cp is None else (reply.score_cp if turn == chess.WHITE else -reply.score_cp)
         verdict = adjudicator.observe(board, reply.move, white_cp)
         board.push(reply.move)
+        if reply.random:
+            random_plies.append(len(moves))
         moves.append(reply.move.uci())
         scores.append(white_cp)
         times_ms.append(round(elapsed * 1000))

@@ -28,6 +28,11 @@ def _faults(records: Sequence[dict], player: str) -> dict[str, int]:
     return counts
 
 
+def _random_moves(records: Sequence[dict], player: str) -> int:
+    """Emergency random moves (no time for the model); journals written before they were counted have none."""
+    return sum(r.get("random_moves", {}).get(player, 0) for r in records)
+
+
 def _round(x: float | None, digits: int = 1) -> float | None:
     return None if x is None else round(x, digits)
 
@@ -56,6 +61,7 @@ def summarize(config: GauntletConfig, records: Sequence[dict]) -> dict:
                     "score_fraction": round((wins + 0.5 * draws) / len(games), 4) if games else None,
                     "elo_difference": _round(diff), "elo_margin": _round(margin),
                     "model_faults": _faults(games, "model"), "opponent_faults": _faults(games, "opponent"),
+                    "model_random_moves": _random_moves(games, "model"),
                 })
                 if opponent.elo is not None:
                     rated += [(opponent.elo, r["model_score"]) for r in games]
@@ -78,6 +84,7 @@ def summarize(config: GauntletConfig, records: Sequence[dict]) -> dict:
         "pairings": pairings,
         "ratings": ratings,
         "faults": {"model": _faults(records, "model"), "opponent": _faults(records, "opponent")},
+        "random_moves": {"model": _random_moves(records, "model"), "opponent": _random_moves(records, "opponent")},
         "terminations": _count(r["reason"] for r in records),
         "config": config.to_json(),
     }
@@ -127,6 +134,10 @@ def format_table(summary: dict) -> str:
                          f"{g['rating']:>9.0f} {g['rd']:>5.0f}   {_fmt(e['rating'], 8)} {interval:>15}")
     else:
         lines += ["", "no ratings: no opponent has an anchor rating (--anchors, or --opponent SPEC@ELO)"]
+    random_moves = summary["random_moves"]["model"]
+    if random_moves:
+        lines += ["", f"warning: {random_moves} of the model's moves were random emergency moves (no time for the "
+                      "model at this time control): the ratings understate the model"]
     if not summary["complete"]:
         lines += ["", f"{summary['games_played']} of {summary['games_scheduled']} games played "
                       "(continue with --resume)"]
