@@ -144,6 +144,35 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, message):
     assert not (tmp_path / "g.pgn").exists()
 
 
+DYING_STOCKFISH = """#!{python}
+import sys
+searches = 0
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd == ["uci"]:
+        print("id name dying", "uciok", sep="\\n", flush=True)
+    elif cmd == ["isready"]:
+        print("readyok", flush=True)
+    elif cmd and cmd[0] == "go":
+        searches += 1
+        if searches == 3:
+            sys.exit(1)
+        print("bestmove " + ("e2e4" if searches == 1 else "g1f3"), flush=True)
+"""
+
+
+def test_a_stockfish_that_dies_mid_game_is_a_one_line_error(tmp_path):
+    engine = tmp_path / "dying-stockfish"
+    engine.write_text(DYING_STOCKFISH.format(python=sys.executable))
+    engine.chmod(0o755)
+    result = synth_cli("--out", str(tmp_path / "g.pgn"), "--games", "2", "--expert", "stockfish:nodes=10",
+                       "--expert", "random", "--stockfish", str(engine), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("transcend: error: game 1: stockfish:nodes=10 "
+                                                                      "failed:"), result.stderr
+    assert "exited" in result.stderr
+
+
 def test_self_play_elo_and_cap_from_the_cli(tmp_path):
     result = synth_cli("--out", str(tmp_path / "g.pgn"), "--games", "3", "--expert", "random",
                        "--elo", "random=350", "--max-plies", "12")

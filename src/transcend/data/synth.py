@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import chess
-import chess.engine
 import chess.pgn
 
 from ..experts import Expert, ExpertError, find_stockfish, open_expert, parse_expert_spec
@@ -150,7 +149,7 @@ def play_game(config: SynthConfig, players: _Players, index: int) -> str:
             player = white if board.turn == chess.WHITE else black
             try:
                 move = player.choose(board)
-            except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError) as exc:
+            except ExpertError as exc:
                 raise ExpertError(f"game {index + 1}: {player.name} failed: {exc}") from None
             if not board.is_legal(move):
                 raise ExpertError(f"game {index + 1}: {player.name} played the illegal move {move} in {board.fen()}")
