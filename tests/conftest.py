@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import chess
@@ -66,6 +67,49 @@ def write_lichess_pgn(path: Path, n_games: int, seed: int = 0, distinct: int | N
     with open(path, "w") as f:
         for i in range(n_games):
             f.write(texts[i % len(texts)])
+    return path
+
+
+FAKE_ENGINE = """\
+#!{python}
+# A UCI engine that misbehaves on purpose: {mode}
+import sys, time
+import chess
+
+mode, board, searches = {mode!r}, chess.Board(), 0
+for line in sys.stdin:
+    cmd = line.split()
+    if not cmd:
+        continue
+    if cmd[0] == "uci":
+        print("id name fake-" + mode)
+        print("uciok", flush=True)
+    elif cmd[0] == "isready":
+        print("readyok", flush=True)
+    elif cmd[0] == "position":
+        board = chess.Board()
+        if "moves" in cmd:
+            for uci in cmd[cmd.index("moves") + 1:]:
+                board.push_uci(uci)
+    elif cmd[0] == "go":
+        searches += 1
+        if mode == "crash" and searches >= 2:
+            sys.exit(3)
+        if mode == "slow":
+            time.sleep(1.0)
+        move = "a1a8" if mode == "illegal" else next(iter(board.legal_moves)).uci()
+        print("bestmove " + move, flush=True)
+    elif cmd[0] == "quit":
+        break
+"""
+
+
+def write_fake_engine(directory: Path, mode: str) -> Path:
+    """A UCI engine that misbehaves on purpose: ``crash`` exits at its second search, ``illegal`` always
+    answers a1a8, ``slow`` takes a second a move."""
+    path = directory / f"fake_{mode}.py"
+    path.write_text(FAKE_ENGINE.format(python=sys.executable, mode=mode))
+    path.chmod(0o755)
     return path
 
 

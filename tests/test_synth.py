@@ -14,6 +14,7 @@ import chess
 import chess.pgn
 import pytest
 
+from conftest import write_fake_engine
 from transcend.data import GameFilter, prepare
 from transcend.data.synth import SynthConfig, SynthError, synth
 
@@ -144,27 +145,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, message):
     assert not (tmp_path / "g.pgn").exists()
 
 
-DYING_STOCKFISH = """#!{python}
-import sys
-searches = 0
-for line in sys.stdin:
-    cmd = line.split()
-    if cmd == ["uci"]:
-        print("id name dying", "uciok", sep="\\n", flush=True)
-    elif cmd == ["isready"]:
-        print("readyok", flush=True)
-    elif cmd and cmd[0] == "go":
-        searches += 1
-        if searches == 3:
-            sys.exit(1)
-        print("bestmove " + ("e2e4" if searches == 1 else "g1f3"), flush=True)
-"""
-
-
 def test_a_stockfish_that_dies_mid_game_is_a_one_line_error(tmp_path):
-    engine = tmp_path / "dying-stockfish"
-    engine.write_text(DYING_STOCKFISH.format(python=sys.executable))
-    engine.chmod(0o755)
+    engine = write_fake_engine(tmp_path, "crash")  # it dies at its second search
     result = synth_cli("--out", str(tmp_path / "g.pgn"), "--games", "2", "--expert", "stockfish:nodes=10",
                        "--expert", "random", "--stockfish", str(engine), timeout=60)
     assert result.returncode == 1

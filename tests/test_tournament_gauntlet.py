@@ -18,6 +18,7 @@ import chess.pgn
 import pytest
 from click.testing import CliRunner
 
+from conftest import write_fake_engine
 from transcend.cli import cli
 
 TOURNAMENT = [sys.executable, "-m", "transcend.cli", "tournament"]
@@ -87,47 +88,6 @@ def test_gauntlet_against_stockfish_writes_games_results_and_plot(tmp_path, tiny
     assert (out / "ratings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-FAKE_ENGINE = """\
-#!{python}
-# A UCI engine that misbehaves on purpose: {mode}
-import sys, time
-import chess
-
-mode, board, searches = {mode!r}, chess.Board(), 0
-for line in sys.stdin:
-    cmd = line.split()
-    if not cmd:
-        continue
-    if cmd[0] == "uci":
-        print("id name fake-" + mode)
-        print("uciok", flush=True)
-    elif cmd[0] == "isready":
-        print("readyok", flush=True)
-    elif cmd[0] == "position":
-        board = chess.Board()
-        if "moves" in cmd:
-            for uci in cmd[cmd.index("moves") + 1:]:
-                board.push_uci(uci)
-    elif cmd[0] == "go":
-        searches += 1
-        if mode == "crash" and searches >= 2:
-            sys.exit(3)
-        if mode == "slow":
-            time.sleep(1.0)
-        move = "a1a8" if mode == "illegal" else next(iter(board.legal_moves)).uci()
-        print("bestmove " + move, flush=True)
-    elif cmd[0] == "quit":
-        break
-"""
-
-
-def _fake_engine(tmp_path: Path, mode: str) -> Path:
-    path = tmp_path / f"fake_{mode}.py"
-    path.write_text(FAKE_ENGINE.format(python=sys.executable, mode=mode))
-    path.chmod(0o755)
-    return path
-
-
 @pytest.mark.parametrize(
     "mode, limit, kind, termination",
     [
@@ -138,7 +98,7 @@ def _fake_engine(tmp_path: Path, mode: str) -> Path:
 )
 def test_faulty_opponents_lose_and_are_counted(tmp_path, tiny_onnx, mode, limit, kind, termination):
     out = tmp_path / mode
-    engine = _fake_engine(tmp_path, mode)
+    engine = write_fake_engine(tmp_path, mode)
     result = _run(["--out", str(out), "--model", str(tiny_onnx), "--temperatures", "1.0",
                    "--opponent", f"uci:{engine}", "--games", "2", *limit, "--quiet"])
     assert result.exit_code == 0, result.output
