@@ -191,7 +191,8 @@ class UciPipe:
 @dataclass
 class StockfishExpert:
     engine: UciPipe
-    limit: chess.engine.Limit
+    go: str
+    """The ``go`` line of every search (``go_command`` of the spec's limit)."""
     name: str
 
     def choose(self, board: chess.Board) -> chess.Move:
@@ -199,7 +200,7 @@ class StockfishExpert:
         start = "startpos" if root.fen() == chess.STARTING_FEN else f"fen {root.fen()}"
         moves = " ".join(move.uci() for move in board.move_stack)
         self.engine.send(f"position {start} moves {moves}" if moves else f"position {start}")
-        self.engine.send(go_command(self.limit))
+        self.engine.send(self.go)
         reply = self.engine.read_until("bestmove").split()
         try:
             move = chess.Move.from_uci(reply[1])
@@ -282,7 +283,7 @@ def open_expert(
     else:
         engine = UciPipe(find_stockfish(stockfish), stockfish_options(spec.settings), setpgrp=setpgrp)
         base_name = str(ExpertSpec(spec.kind, spec.settings))
-        base = StockfishExpert(engine, stockfish_limit(spec.settings), base_name)
+        base = StockfishExpert(engine, go_command(stockfish_limit(spec.settings)), base_name)
     if spec.eps:
         return NoisyExpert(spec.eps, base, rng, str(spec))
     return base
