@@ -418,10 +418,10 @@ class UciEngine:
                     self._new_game = False
                     policy.reset()
                 costs = usable.costs[search.settings.sampling]
-                remaining = search.remaining()
-                spare = None if remaining is None else max(remaining - (costs.estimate() or 0.0), 0.0)
-                policy.settle_history(search.board, None if spare is None else spare * HISTORY_SHARE)
                 estimate, remaining = costs.estimate(), search.remaining()
+                spare = None if remaining is None else max(remaining - (estimate or 0.0), 0.0)
+                policy.settle_history(search.board, None if spare is None else spare * HISTORY_SHARE)
+                remaining = search.remaining()  # less what the history search took
                 if estimate is not None and remaining is not None and estimate > remaining:
                     costs.forget_oldest()
                     self._publish(search, failure=f"no time for the model: it takes about {estimate * 1000:.0f} ms "
