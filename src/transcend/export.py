@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from .card import CARD_FORMAT, CARD_KEY, merge, read_card_file, run_card
 from .engine.runtime import FORMAT_VERSION
 from .model import GPT, load_model
 from .transcript import VOCAB, encode, transcript_from_sans
@@ -89,8 +90,12 @@ class CachedStep(torch.nn.Module):
         return out
 
 
-def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "none") -> None:
-    """Trace ``CachedStep(model)`` to ONNX (opset 17), quantize if asked, and attach the metadata."""
+def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "none",
+                card: dict | None = None) -> None:
+    """Trace ``CachedStep(model)`` to ONNX (opset 17), quantize if asked, and attach the metadata.
+
+    ``card``: the model card (``transcend.card``) to store; by default only the model's size and config.
+    """
     import onnx
 
     if quantize not in QUANTIZATIONS:
@@ -130,7 +135,9 @@ def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "n
             from onnxruntime.transformers.float16 import convert_float_to_float16
 
             proto = convert_float_to_float16(proto, keep_io_types=False, disable_shape_infer=True)
-        write_metadata(proto, cfg.to_dict(), source, quantize)
+        card = merge(card or {"format": CARD_FORMAT}, {"model": {"parameters": model.num_params(),
+                                                                  "config": cfg.to_dict()}})
+        write_metadata(proto, cfg.to_dict(), source, quantize, card)
         onnx.save(proto, str(tmp))
         tmp.replace(out_path)
     finally:
@@ -155,7 +162,8 @@ def _quantize_int8(path: Path) -> None:
     quiet.setLevel(level)
 
 
-def write_metadata(proto, model_config: dict, source: str = "", quantize: str = "none") -> None:
+def write_metadata(proto, model_config: dict, source: str = "", quantize: str = "none",
+                   card: dict | None = None) -> None:
     """Set transcend's metadata properties on an ONNX ModelProto (replacing any earlier ones)."""
     props = {
         "transcend.format_version": FORMAT_VERSION,
@@ -164,6 +172,8 @@ def write_metadata(proto, model_config: dict, source: str = "", quantize: str = 
         "transcend.source": source,
         "transcend.quantization": quantize,
     }
+    if card is not None:
+        props[CARD_KEY] = json.dumps(card)
     keep = [p for p in proto.metadata_props if p.key not in props]
     del proto.metadata_props[:]
     proto.metadata_props.extend(keep)
@@ -172,10 +182,18 @@ def write_metadata(proto, model_config: dict, source: str = "", quantize: str = 
         entry.key, entry.value = key, value
 
 
-def export(source: Path, out_path: Path, quantize: str = "none") -> GPT:
-    """Load ``source`` (run directory, .safetensors or nanoGPT ckpt.pt) and export it."""
-    model = load_model(Path(source))
-    export_onnx(model, out_path, source=Path(source).name, quantize=quantize)
+def export(source: Path, out_path: Path, quantize: str = "none", card_file: Path | None = None) -> GPT:
+    """Load ``source`` (run directory, .safetensors or nanoGPT ckpt.pt) and export it with its card.
+
+    The card of a run directory describes its data and training (``card.run_card``); ``card_file``
+    (JSON) is merged over it.
+    """
+    source = Path(source)
+    card = run_card(source) if source.is_dir() else {"format": CARD_FORMAT}
+    if card_file is not None:
+        card = merge(card, read_card_file(card_file))
+    model = load_model(source)
+    export_onnx(model, out_path, source=source.name, quantize=quantize, card=card)
     return model
 
 

@@ -10,6 +10,7 @@ import click
 from .. import __version__
 from .data import data
 from .export import export_command
+from .info import info_command
 from .policy import policy_command
 from .tournament import tournament_command
 from .train import train_command
@@ -28,6 +29,7 @@ def cli() -> None:
 cli.add_command(data)
 cli.add_command(train_command)
 cli.add_command(export_command)
+cli.add_command(info_command)
 cli.add_command(policy_command)
 cli.add_command(tournament_command)
 

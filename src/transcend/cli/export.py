@@ -19,7 +19,10 @@ import click
                    "difference and fail past --tolerance.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,
               help="Largest logit difference --verify accepts [default: 1e-3; int8: 1.0; fp16: 0.1].")
-def export_command(source, output, quantize, verify, tolerance) -> None:
+@click.option("--card", "card_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A JSON object merged over the model card that export builds from the run (measured "
+                   "results, notes, an expert order); `transcend info MODEL` prints the card.")
+def export_command(source, output, quantize, verify, tolerance, card_file) -> None:
     """Export SOURCE (a training run directory or a nanoGPT ckpt.pt) to one ONNX file with a KV cache.
 
     The file carries its vocabulary and model config, so `transcend-uci --model FILE` needs nothing else.
@@ -27,7 +30,7 @@ def export_command(source, output, quantize, verify, tolerance) -> None:
     from ..export import ExportError, export
     from ..export import verify as verify_export
 
-    model = export(source, output, quantize=quantize)
+    model = export(source, output, quantize=quantize, card_file=card_file)
     click.echo(f"exported {model.num_params():,} parameters to {output} (quantization: {quantize})")
     if verify:
         result = verify_export(model, output, tolerance, progress=True)

@@ -31,7 +31,7 @@ def board_from(fen: str | None, moves: str) -> chess.Board:
 
 
 @click.command("policy")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path), required=False)
 @click.option("--moves", default="", help='The game so far as UCI moves: "e2e4 e7e5 g1f3".')
 @click.option("--fen", default=None, help="Start from this position instead of the standard start.")
 @click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -44,14 +44,15 @@ def board_from(fen: str | None, moves: str) -> chess.Board:
 def policy_command(model, moves, fen, temperature, as_json, provider, threads) -> None:
     """Print every legal move with the model's probability, most probable first.
 
-    MODEL is an exported .onnx file (run by onnxruntime) or a training run directory, .safetensors or
+    MODEL is an exported .onnx file (run by onnxruntime; the bundled model when left out) or a training run directory, .safetensors or
     nanoGPT ckpt.pt (run by PyTorch). The probability of a move is the product of the probabilities
     of its SAN symbols and of the space after it, given the game's transcript.
     """
     from ..engine.policy import MovePolicy, temperature_probs
-    from ..engine.runtime import OnnxModel
+    from ..engine.runtime import BUNDLED_MODEL, OnnxModel
 
     board = board_from(fen, moves)
+    model = model or BUNDLED_MODEL
     if model.suffix == ".onnx":
         policy = MovePolicy(OnnxModel(model, provider=provider, threads=threads))
     else:

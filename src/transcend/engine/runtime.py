@@ -5,13 +5,15 @@ Never imports torch: the UCI engine must start in well under half a second.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..card import CARD_KEY
 from ..transcript import VOCAB
 
 FORMAT_VERSION = "2"
@@ -38,6 +40,8 @@ class ModelInfo:
     config: dict
     quantization: str
     """none, int8 or fp16."""
+    card: dict = field(default_factory=dict)
+    """The model card (``transcend.card``: provenance and measured results), empty when absent."""
 
 
 @dataclass
@@ -186,9 +190,14 @@ def _read_info(path: Path, meta: dict[str, str]) -> ModelInfo:
         raise ModelError(f"{path}: the model's vocabulary differs from the transcript vocabulary")
     try:
         config = json.loads(meta["transcend.model_config"])
-        return model_info(config, version, meta.get("transcend.quantization", "none"))
+        info = model_info(config, version, meta.get("transcend.quantization", "none"))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"{path}: broken model config in the metadata ({exc})") from None
+    try:
+        card = json.loads(meta.get(CARD_KEY, "{}"))
+    except ValueError:
+        raise ModelError(f"{path}: broken model card in the metadata") from None
+    return dataclasses.replace(info, card=card if isinstance(card, dict) else {})
 
 
 def model_info(config: dict, format_version: str = FORMAT_VERSION, quantization: str = "none") -> ModelInfo:

@@ -61,7 +61,7 @@ class TrainConfig:
     checkpoint_interval: int = 250
     seed: int = 1337
     dtype: str = "auto"
-    """auto: bfloat16 autocast on CUDA, float32 on the CPU."""
+    """auto: bfloat16 autocast on a GPU that supports it and on a CPU with AVX512-BF16 or AMX, else float32."""
     compile: bool = False
     """torch.compile the model (PyTorch 2)."""
     value_loss_weight: float = 0.25

@@ -89,11 +89,31 @@ def resolve_device(name: str, local_rank: int) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes in bfloat16 natively (AVX512-BF16 or AMX), read from /proc/cpuinfo.
+
+    Without those instructions bfloat16 autocast is emulated and slower than float32, so ``auto``
+    picks float32 there (and on systems with no /proc/cpuinfo).
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(cfg: TrainConfig, device: torch.device) -> str:
+    """The compute dtype of a run: ``auto`` is bfloat16 autocast where the device supports it natively."""
+    if cfg.dtype != "auto":
+        return cfg.dtype
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if cpu_has_bf16() else "float32"
+
+
 def autocast_context(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    dtype = cfg.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "float32"
-    if dtype == "float32":
+    if resolve_dtype(cfg, device) == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
