@@ -65,6 +65,8 @@ PRESETS: dict[str, GPTConfig] = {
     # The paper's 50M ChessFormer: 16 layers, 8 heads, width 512, block 1023, no bias, tied embeddings.
     "paper-50m": GPTConfig(block_size=1023, n_layer=16, n_head=8, n_embd=512),
     "small": GPTConfig(block_size=1023, n_layer=8, n_head=8, n_embd=256),
+    # The bundled model's shape (docs/default-model.md): small enough to train on a 2-core CPU.
+    "default-model": GPTConfig(block_size=1023, n_layer=4, n_head=4, n_embd=128, value_head=True),
     "tiny": GPTConfig(block_size=512, n_layer=2, n_head=4, n_embd=64),
 }
 

@@ -12,6 +12,7 @@ from .data import data
 from .export import export_command
 from .info import info_command
 from .policy import policy_command
+from .reproduce import reproduce_command
 from .tournament import tournament_command
 from .train import train_command
 
@@ -32,6 +33,7 @@ cli.add_command(export_command)
 cli.add_command(info_command)
 cli.add_command(policy_command)
 cli.add_command(tournament_command)
+cli.add_command(reproduce_command)
 
 
 def main() -> None:

@@ -98,7 +98,8 @@ def synth_command(out_path, games, experts, elos, workers, seed, random_plies, m
     ends them) or at --max-plies. Each game is appended whole and synced, so a killed run loses only
     the games in flight: run the same command again to finish the file.
     """
-    from ..data.synth import SynthConfig, parse_elos, synth
+    from ..data.synth import SynthConfig, pairing_scores, parse_elos, synth
+    from ..tournaments.ratings import score_interval
 
     config = SynthConfig(experts=tuple(experts), games=games, seed=seed, elos=parse_elos(elos, experts),
                          random_plies=random_plies, max_plies=max_plies, stockfish=stockfish_path)
@@ -106,3 +107,7 @@ def synth_command(out_path, games, experts, elos, workers, seed, random_plies, m
     rate = report.played / report.seconds if report.seconds else 0.0
     click.echo(f"played {report.played} games in {report.seconds:.1f} s ({rate:.1f} games/s); "
                f"{out_path} holds {report.total} games")
+    for p in pairing_scores(out_path, config.experts):
+        low, high = score_interval(p.wins, p.draws, p.losses)
+        click.echo(f"  {p.first} vs {p.second}: +{p.wins} ={p.draws} -{p.losses}, score {p.score:.1%} "
+                   f"(95% interval {low:.1%} to {high:.1%}) over {p.games} games")

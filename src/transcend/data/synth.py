@@ -230,6 +230,44 @@ def synth(config: SynthConfig, out_path: Path, workers: int = 1, progress: bool 
     return SynthReport(played, done + played, time.perf_counter() - start)
 
 
+@dataclass(frozen=True)
+class PairingScore:
+    """Results of one pairing of a synth file, from the first expert's side."""
+
+    first: str
+    second: str
+    wins: int
+    draws: int
+    losses: int
+
+    @property
+    def games(self) -> int:
+        return self.wins + self.draws + self.losses
+
+    @property
+    def score(self) -> float:
+        return (self.wins + 0.5 * self.draws) / self.games
+
+
+_GAME_TAGS = re.compile(rb'\[White "([^"]*)"\]\s*\[Black "([^"]*)"\]\s*\[Result "([^"]*)"\]')
+
+
+def pairing_scores(path: Path, experts: tuple[str, ...]) -> list[PairingScore]:
+    """W/D/L of every pairing in a synth PGN, from the side of the expert given first in ``experts``."""
+    order = {spec: i for i, spec in enumerate(experts)}
+    tally: dict[tuple[str, str], list[int]] = {}
+    points = {b"1-0": (0, 2), b"0-1": (2, 0), b"1/2-1/2": (1, 1)}
+    with open(path, "rb") as f:
+        for white, black, result in _GAME_TAGS.findall(f.read()):
+            if result not in points:
+                continue
+            w, b = white.decode(), black.decode()
+            first, second = sorted((w, b), key=lambda spec: order.get(spec, len(order)))
+            outcome = points[result][0 if first == w else 1]  # 0 win, 1 draw, 2 loss for ``first``
+            tally.setdefault((first, second), [0, 0, 0])[outcome] += 1
+    return [PairingScore(a, b, *counts) for (a, b), counts in tally.items()]
+
+
 def resume_point(path: Path, config: SynthConfig) -> int:
     """The number of complete games in ``path`` (0 when it does not exist), after cutting off a
     partial last game; refuses a file that synth did not write with these settings."""

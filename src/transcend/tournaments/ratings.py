@@ -219,17 +219,34 @@ def max_likelihood_elo(games: Sequence[tuple[float, float]]) -> EloEstimate:
     return EloEstimate(best, low, high, count)
 
 
+def _score_mean_stdev(wins: int, draws: int, losses: int) -> tuple[float, float]:
+    """Mean score per game and its standard error, from the trinomial W/D/L variance."""
+    n = wins + draws + losses
+    mean = (wins + 0.5 * draws) / n
+    variance = (wins * (1.0 - mean) ** 2 + draws * (0.5 - mean) ** 2 + losses * mean**2) / n
+    return mean, math.sqrt(variance / n)
+
+
+def score_interval(wins: int, draws: int, losses: int) -> tuple[float, float] | None:
+    """95% interval of the score per game (normal approximation of the W/D/L variance, within [0, 1]).
+
+    None without games. With every game the same result the variance is 0 and the interval a point:
+    read it with the game count.
+    """
+    if wins + draws + losses == 0:
+        return None
+    mean, stdev = _score_mean_stdev(wins, draws, losses)
+    return max(0.0, mean - Z95 * stdev), min(1.0, mean + Z95 * stdev)
+
+
 def elo_difference(wins: int, draws: int, losses: int) -> tuple[float | None, float | None]:
     """Elo difference implied by a score, with a 95% margin from the trinomial W/D/L variance.
 
     The same estimate cutechess-cli prints as ``Elo difference: X +/- Y``; None where it is unbounded.
     """
-    n = wins + draws + losses
-    if n == 0:
+    if wins + draws + losses == 0:
         return None, None
-    mean = (wins + 0.5 * draws) / n
-    variance = (wins * (1.0 - mean) ** 2 + draws * (0.5 - mean) ** 2 + losses * mean**2) / n
-    stdev = math.sqrt(variance / n)
+    mean, stdev = _score_mean_stdev(wins, draws, losses)
 
     def to_elo(p: float) -> float | None:
         if p <= 0.0 or p >= 1.0:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .gauntlet import GauntletConfig, schedule
 from .match import FAULT_KINDS
-from .ratings import elo_difference, glicko2_sequential, max_likelihood_elo
+from .ratings import elo_difference, glicko2_sequential, max_likelihood_elo, score_interval
 
 RESULTS_VERSION = 1
 
@@ -54,11 +54,13 @@ def summarize(config: GauntletConfig, records: Sequence[dict]) -> dict:
                 draws = sum(r["model_score"] == 0.5 for r in games)
                 losses = len(games) - wins - draws
                 diff, margin = elo_difference(wins, draws, losses)
+                interval = score_interval(wins, draws, losses)
                 pairings.append({
                     "model": model.name, "temperature": t, "opponent": opponent.name,
                     "opponent_elo": opponent.elo, "games": len(games), "wins": wins, "draws": draws,
                     "losses": losses, "score": wins + 0.5 * draws,
                     "score_fraction": round((wins + 0.5 * draws) / len(games), 4) if games else None,
+                    "score_interval": None if interval is None else [round(x, 4) for x in interval],
                     "elo_difference": _round(diff), "elo_margin": _round(margin),
                     "model_faults": _faults(games, "model"), "opponent_faults": _faults(games, "opponent"),
                     "model_random_moves": _random_moves(games, "model"),
@@ -109,10 +111,14 @@ def _fmt(x: float | None, width: int) -> str:
     return f"{'-' if x is None else f'{x:.0f}':>{width}}"
 
 
+def _interval(bounds: list[float] | None) -> str:
+    return "-" if bounds is None else f"{100 * bounds[0]:.0f}..{100 * bounds[1]:.0f}%"
+
+
 def format_table(summary: dict) -> str:
     """Per pairing W/D/L and score, then the ratings per model and temperature."""
     lines = [f"{'model':<16} {'T':>6}  {'opponent':<26} {'games':>5} {'W':>4} {'D':>4} {'L':>4} "
-             f"{'score':>6} {'elo diff':>14}  faults (model/opp)"]
+             f"{'score':>6} {'95% interval':>13} {'elo diff':>14}  faults (model/opp)"]
     for p in summary["pairings"]:
         if not p["games"]:
             continue
@@ -122,7 +128,7 @@ def format_table(summary: dict) -> str:
         faults = "/".join(str(sum(p[k].values())) for k in ("model_faults", "opponent_faults"))
         lines.append(f"{p['model'][:16]:<16} {p['temperature']:>6g}  {p['opponent'][:26]:<26} {p['games']:>5} "
                      f"{p['wins']:>4} {p['draws']:>4} {p['losses']:>4} {100 * p['score_fraction']:>5.1f}% "
-                     f"{diff:>14}  {faults}")
+                     f"{_interval(p['score_interval']):>13} {diff:>14}  {faults}")
     rated = [r for r in summary["ratings"] if r["rated_games"]]
     if rated:
         lines += ["", f"{'model':<16} {'T':>6}  {'games':>5} {'Glicko-2':>9} {'RD':>5}   "
