@@ -19,6 +19,7 @@ from transcend.tournaments.ratings import (
     glicko2_update,
     max_likelihood_elo,
     parse_anchors,
+    score_interval,
 )
 
 
@@ -115,3 +116,10 @@ def test_anchor_tables(text, expected):
 def test_bad_anchors_are_named(text, message):
     with pytest.raises(RatingError, match=message):
         parse_anchors(text)
+
+
+def test_score_interval():
+    assert score_interval(0, 0, 0) is None
+    assert score_interval(10, 0, 0) == (1.0, 1.0)
+    low, high = score_interval(60, 20, 20)  # mean 0.7, variance (60*.09 + 20*.04 + 20*.49)/100 = 0.16
+    assert low == pytest.approx(0.7 - 1.959964 * 0.04, abs=1e-4) and high == pytest.approx(0.7 + 1.959964 * 0.04, abs=1e-4)

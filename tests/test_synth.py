@@ -16,7 +16,7 @@ import pytest
 
 from conftest import write_fake_engine
 from transcend.data import GameFilter, prepare
-from transcend.data.synth import SynthConfig, SynthError, synth
+from transcend.data.synth import SynthConfig, SynthError, pairing_scores, synth
 
 
 def read_games(path: Path) -> list[chess.pgn.Game]:
@@ -163,3 +163,18 @@ def test_self_play_elo_and_cap_from_the_cli(tmp_path):
     assert [(g.headers["White"], g.headers["WhiteElo"], g.headers["BlackElo"]) for g in games] == [("random", "350", "350")] * 3
     assert all(g.end().board().ply() <= 12 for g in games)
     assert io.StringIO(result.stdout).read().startswith("played 3 games")
+
+
+def test_pairing_scores_count_every_game_from_the_first_experts_side(tmp_path, stockfish):
+    experts = ("stockfish:nodes=50", "random")
+    done = synth_cli("--out", str(tmp_path / "g.pgn"), "--games", "8", "--expert", experts[0], "--expert", experts[1],
+                     "--max-plies", "60")
+    assert done.returncode == 0, done.stderr
+    (score,) = pairing_scores(tmp_path / "g.pgn", experts)
+    games = read_games(tmp_path / "g.pgn")
+    points = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
+    expected = sum(points[g.headers["Result"]] if g.headers["White"] == experts[0] else 1 - points[g.headers["Result"]]
+                   for g in games)
+    assert (score.first, score.second, score.games) == (*experts, 8)
+    assert score.wins + 0.5 * score.draws == expected
+    assert f"{experts[0]} vs random: +{score.wins} ={score.draws} -{score.losses}" in done.stdout
