@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from transcend.errors import TranscendError
+
 from transcend.model import GPT, GPTConfig, PRESETS, load_model, load_state, preset, save_weights
 
 
@@ -17,7 +19,7 @@ def test_paper_preset_has_the_papers_parameter_count():
 
 
 def test_unknown_preset_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+    with pytest.raises(TranscendError, match="unknown preset 'huge'"):
         preset("huge")
 
 
@@ -41,7 +43,7 @@ def test_nanogpt_state_dict_with_orig_mod_prefix_loads(tmp_path):
 def test_mismatched_weights_are_a_clear_error():
     small = GPT(GPTConfig(block_size=64, n_layer=1, n_head=2, n_embd=32))
     other = GPT(GPTConfig(block_size=64, n_layer=1, n_head=2, n_embd=64))
-    with pytest.raises(ValueError, match="has shape"):
+    with pytest.raises(TranscendError, match="has shape"):
         load_state(small, other.state_dict())
 
 

@@ -6,7 +6,7 @@ import chess
 import chess.engine
 import pytest
 
-from transcend.experts import open_expert
+from transcend.experts import ExpertError, open_expert
 from transcend.tournaments.books import BookError, load_book, opening_for
 from transcend.tournaments.gauntlet import TournamentError, model_entries, parse_opponent
 from transcend.tournaments.match import (
@@ -66,7 +66,7 @@ def test_opponents_parse(tmp_path, stockfish):
         parse_opponent(f"uci:{tmp_path / 'nope'}")
     with pytest.raises(TournamentError, match="must be a number"):
         parse_opponent("random@strong")
-    with pytest.raises(ValueError, match="unknown expert"):
+    with pytest.raises(ExpertError, match="unknown expert"):
         parse_opponent("gnuchess")
 
 

@@ -26,12 +26,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .errors import TranscendError
+
 CARD_KEY = "transcend.card"
 CARD_FORMAT = 1
 _SETTINGS_TAG = re.compile(rb'\[SynthSettings "([^"]*)"\]')
 
 
-class CardError(ValueError):
+class CardError(TranscendError):
     """A card file that is not a JSON object, or a run directory that cannot be described."""
 
 

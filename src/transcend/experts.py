@@ -22,13 +22,15 @@ from typing import Protocol
 import chess
 import chess.engine
 
+from .errors import TranscendError
+
 DEFAULT_MOVETIME_MS = 100
 HANDSHAKE_TIMEOUT_S = 10.0
 """How long Stockfish may take to answer ``uci`` and ``isready`` when it starts."""
 _STOCKFISH_SETTINGS = {"skill": (0, 20), "depth": (1, 100), "nodes": (1, 10**9), "movetime": (1, 3_600_000)}
 
 
-class ExpertError(ValueError):
+class ExpertError(TranscendError):
     """A bad expert spec or an expert that cannot be started."""
 
 

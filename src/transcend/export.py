@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from .card import CARD_FORMAT, CARD_KEY, merge, read_card_file, run_card
 from .engine.runtime import FORMAT_VERSION
+from .errors import TranscendError
 from .model import GPT, load_model
 from .transcript import VOCAB, encode, transcript_from_sans
 
@@ -39,7 +40,7 @@ DEFAULT_TOLERANCE = {"none": 1e-3, "int8": 1.0, "fp16": 0.1}
 """Largest logit difference from PyTorch (fp32) that ``verify`` accepts, by quantization."""
 
 
-class ExportError(ValueError):
+class ExportError(TranscendError):
     """An export that cannot be done or that failed its verification."""
 
 

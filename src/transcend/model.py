@@ -23,7 +23,16 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from .errors import TranscendError
 from .transcript import VOCAB
+
+
+class ModelConfigError(TranscendError):
+    """A model shape that cannot be built (an unknown setting, a width that does not split into heads)."""
+
+
+class CheckpointError(TranscendError):
+    """Weights that cannot be read, or that do not fit the model they are loaded into."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,10 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+            raise ModelConfigError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive")
+                raise ModelConfigError(f"{name} must be positive")
 
     @property
     def head_dim(self) -> int:
@@ -57,7 +66,7 @@ class GPTConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise ValueError(f"unknown model setting(s): {', '.join(sorted(unknown))}")
+            raise ModelConfigError(f"unknown model setting(s): {', '.join(sorted(unknown))}")
         return cls(**data)
 
 
@@ -75,7 +84,7 @@ def preset(name: str) -> GPTConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise ModelConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
 class LayerNorm(nn.Module):
@@ -280,7 +289,7 @@ def load_state(model: GPT, state: dict[str, torch.Tensor]) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ValueError(
+        raise CheckpointError(
             "weights do not fit the model: "
             + (f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}" if missing else "")
             + ("; " if missing and unexpected else "")
@@ -288,7 +297,7 @@ def load_state(model: GPT, state: dict[str, torch.Tensor]) -> None:
         )
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise ValueError(
+            raise CheckpointError(
                 f"weights do not fit the model: {key} has shape {tuple(tensor.shape)}, "
                 f"expected {tuple(expected[key].shape)}"
             )
@@ -313,9 +322,9 @@ def load_nanogpt_checkpoint(path: Path) -> tuple[GPTConfig, dict[str, torch.Tens
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or corrupt files
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_args" not in ckpt:
-        raise ValueError(f"{path}: not a nanoGPT checkpoint (needs 'model' and 'model_args')")
+        raise CheckpointError(f"{path}: not a nanoGPT checkpoint (needs 'model' and 'model_args')")
     args = dict(ckpt["model_args"])
     known = {f.name for f in dataclasses.fields(GPTConfig)}
     config = GPTConfig(**{k: v for k, v in args.items() if k in known})
@@ -329,7 +338,7 @@ def load_model(source: Path) -> GPT:
         config_path = source / "config.json"
         weights = source / "model.safetensors"
         if not config_path.is_file() or not weights.is_file():
-            raise ValueError(f"{source}: not a training run (needs config.json and model.safetensors)")
+            raise CheckpointError(f"{source}: not a training run (needs config.json and model.safetensors)")
         config = GPTConfig.from_dict(json.loads(config_path.read_text())["model"])
         state = _read_safetensors(weights)
     elif source.suffix == ".safetensors":
@@ -338,13 +347,13 @@ def load_model(source: Path) -> GPT:
         with safe_open(str(source), framework="pt") as f:
             meta = f.metadata() or {}
         if "config" not in meta:
-            raise ValueError(f"{source}: safetensors file without a model config in its metadata")
+            raise CheckpointError(f"{source}: safetensors file without a model config in its metadata")
         config = GPTConfig.from_dict(json.loads(meta["config"]))
         state = _read_safetensors(source)
     elif source.is_file():
         config, state = load_nanogpt_checkpoint(source)
     else:
-        raise ValueError(f"{source}: no such file or directory")
+        raise CheckpointError(f"{source}: no such file or directory")
     model = GPT(config)
     load_state(model, state)
     model.eval()
@@ -357,4 +366,4 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as exc:
-        raise ValueError(f"{path}: unreadable safetensors file ({exc})") from None
+        raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None

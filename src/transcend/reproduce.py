@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import TranscendError
+
 RANDOM = "random"
 
 
-class ReproduceError(ValueError):
+class ReproduceError(TranscendError):
     """A reproduction that cannot start (unknown scale, missing lichess data for the paper scale)."""
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 import chess
 import numpy as np
 
+from .errors import TranscendError
+
 VOCAB = " #+-.0123456789;=BKNOQRabcdefghx"
 """The paper's vocabulary (its ``meta.pkl``): symbol ``VOCAB[i]`` has id ``i``."""
 
@@ -26,7 +28,7 @@ for _i, _ch in enumerate(VOCAB):
 _VOCAB_ARRAY = np.frombuffer(VOCAB.encode("ascii"), dtype=np.uint8)
 
 
-class TranscriptError(ValueError):
+class TranscriptError(TranscendError):
     """A string or id sequence that is not a valid transcript."""
 
 

@@ -8,6 +8,7 @@ import sys
 import click
 
 from .. import __version__
+from ..errors import TranscendError
 from .data import data
 from .export import export_command
 from .info import info_command
@@ -37,7 +38,11 @@ cli.add_command(reproduce_command)
 
 
 def main() -> None:
-    """Run the CLI; bad input ends in a one-line error (set TRANSCEND_DEBUG=1 for the traceback)."""
+    """Run the CLI; bad input ends in a one-line error (set TRANSCEND_DEBUG=1 for the traceback).
+
+    Bad input is a ``TranscendError`` (every stage's errors derive from it) or an ``OSError`` (a
+    file that cannot be read or written); anything else is a bug and shows its traceback.
+    """
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
@@ -51,7 +56,7 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("transcend: interrupted", err=True)
         sys.exit(130)
-    except (ValueError, OSError) as exc:
+    except (TranscendError, OSError) as exc:
         if os.environ.get("TRANSCEND_DEBUG"):
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__

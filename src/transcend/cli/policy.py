@@ -8,8 +8,10 @@ from pathlib import Path
 import chess
 import click
 
+from ..errors import TranscendError
 
-class PositionError(ValueError):
+
+class PositionError(TranscendError):
     """A FEN or a move list that does not give a legal position."""
 
 

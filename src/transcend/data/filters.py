@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .pgn import tag
+from .sources import DataError
 
 TIME_CONTROL_CLASSES = ("ultrabullet", "bullet", "blitz", "rapid", "classical", "correspondence")
 """lichess's speed classes, by estimated game duration ``base + 40 * increment`` in seconds:
@@ -89,14 +90,14 @@ class GameFilter:
 
     def __post_init__(self) -> None:
         if self.elo_rule not in ELO_RULES:
-            raise ValueError(f"elo rule {self.elo_rule!r}: use one of {', '.join(ELO_RULES)}")
+            raise DataError(f"elo rule {self.elo_rule!r}: use one of {', '.join(ELO_RULES)}")
         unknown = set(self.time_controls) - set(TIME_CONTROL_CLASSES)
         if unknown:
-            raise ValueError(f"unknown time-control class {sorted(unknown)[0]!r}; use {', '.join(TIME_CONTROL_CLASSES)}")
+            raise DataError(f"unknown time-control class {sorted(unknown)[0]!r}; use {', '.join(TIME_CONTROL_CLASSES)}")
         if self.min_moves < 0 or self.max_moves < self.min_moves:
-            raise ValueError(f"move bounds {self.min_moves}..{self.max_moves} are empty")
+            raise DataError(f"move bounds {self.min_moves}..{self.max_moves} are empty")
         if self.min_elo is not None and self.max_elo is not None and self.min_elo > self.max_elo:
-            raise ValueError(f"--min-elo {self.min_elo} is above --max-elo {self.max_elo}")
+            raise DataError(f"--min-elo {self.min_elo} is above --max-elo {self.max_elo}")
         object.__setattr__(self, "terminations", frozenset(normalize_termination(t) for t in self.terminations))
         object.__setattr__(self, "time_controls", frozenset(self.time_controls))
 

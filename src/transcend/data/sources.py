@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import TranscendError
+
 READ_SIZE = 1 << 22
 """Bytes read from a source at a time (compressed bytes for a compressed source)."""
 CHUNK_SIZE = 1 << 22
@@ -35,7 +37,7 @@ _BOM = b"\xef\xbb\xbf"
 _BOUNDARY = b"\n\n["
 
 
-class DataError(ValueError):
+class DataError(TranscendError):
     """Input that cannot be read at all (a missing file, no games), or a directory that is not a dataset."""
 
 

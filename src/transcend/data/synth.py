@@ -26,6 +26,7 @@ from pathlib import Path
 import chess
 import chess.pgn
 
+from ..errors import TranscendError
 from ..experts import Expert, ExpertError, find_stockfish, open_expert, parse_expert_spec
 from .pgn import RESULT_CODES
 
@@ -33,7 +34,7 @@ _EVENT = "transcend synth"
 _TAG_LINE = re.compile(r'^\[(\w+) "(.*)"\]$', re.M)
 
 
-class SynthError(ValueError):
+class SynthError(TranscendError):
     """Bad synth settings, or an output file that cannot be continued."""
 
 

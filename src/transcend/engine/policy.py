@@ -26,7 +26,7 @@ import numpy as np
 from ..sampling import MAX_ATTEMPTS, MAX_MOVE_SYMBOLS, sample_legal_move
 from ..transcript import GAME_START, SPACE_ID, encode, next_move_prefix, sans_from_moves
 from .history import reconstruct_history
-from .runtime import ModelInfo, StepOutput
+from .runtime import ModelError, ModelInfo, StepOutput
 
 MAX_SETTLED_ROOTS = 256
 """Root positions (FENs) whose history decision a policy keeps: a long tournament sends thousands."""
@@ -224,7 +224,7 @@ class MovePolicy:
         self._stack_sans = _StackSans()
         self._histories: dict[str, list[str] | None] = {}
         if self.room < 32:
-            raise ValueError(f"the model's context ({model.info.block_size} symbols) is too short to play")
+            raise ModelError(f"the model's context ({model.info.block_size} symbols) is too short to play")
         self.reset()
 
     def reset(self) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..card import CARD_KEY
+from ..errors import TranscendError
 from ..transcript import VOCAB
 
 FORMAT_VERSION = "2"
@@ -24,7 +25,7 @@ READABLE_FORMATS = ("1", "2")
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default.onnx"
 
 
-class ModelError(ValueError):
+class ModelError(TranscendError):
     """A model file that cannot be used (missing, corrupt, foreign, wrong version)."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import TranscendError
+
 EMPTY = "<empty>"
 """How a UCI string option shows (and may be set to) the empty string, as Stockfish does."""
 BUNDLED = "<bundled>"
@@ -22,7 +24,7 @@ default: python-chess splits ``option`` lines on the words name/type/default/min
 bundled file is called ``default.onnx``."""
 
 
-class OptionError(ValueError):
+class OptionError(TranscendError):
     """A ``setoption`` or command-line value that the engine does not accept."""
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import chess
 import chess.pgn
 
+from ..errors import TranscendError
 
-class BookError(ValueError):
+
+class BookError(TranscendError):
     """An opening book that cannot be used."""
 
 

@@ -29,6 +29,7 @@ import chess
 import chess.engine
 import chess.pgn
 
+from ..errors import TranscendError
 from ..experts import (ExpertError, ExpertSpec, find_stockfish, open_expert, parse_expert_spec, stockfish_limit,
                        stockfish_options)
 from .books import load_book, opening_for
@@ -60,7 +61,7 @@ MODEL_ENGINE = (sys.executable, "-m", "transcend.engine.uci")
 """How the model is played: the ``transcend-uci`` engine of this very installation."""
 
 
-class TournamentError(ValueError):
+class TournamentError(TranscendError):
     """A tournament that cannot be set up or continued."""
 
 

@@ -12,8 +12,10 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import TranscendError
 
-class JournalError(ValueError):
+
+class JournalError(TranscendError):
     """A journal that cannot be read (a damaged line in the middle)."""
 
 

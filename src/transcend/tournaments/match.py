@@ -27,6 +27,7 @@ import chess
 import chess.engine
 
 from ..engine.uci import RANDOM_MOVE_NOTE
+from ..errors import TranscendError
 from ..experts import Expert, ExpertCrashed, ExpertError
 
 HANG_TIMEOUT_S = 60.0
@@ -37,7 +38,7 @@ CRASH, ILLEGAL_MOVE, TIME_LOSS = "crash", "illegal_move", "time_loss"
 FAULT_KINDS = (ILLEGAL_MOVE, CRASH, TIME_LOSS)
 
 
-class MatchError(ValueError):
+class MatchError(TranscendError):
     """A bad game setting (time control, adjudication rule)."""
 
 

@@ -15,6 +15,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..errors import TranscendError
+
 GLICKO2_SCALE = 173.7178
 PAPER_START_RATING = 1500.0
 PAPER_START_RD = 500.0
@@ -32,7 +34,7 @@ ANCHOR_TABLES: dict[str, dict[int, float]] = {
 }
 
 
-class RatingError(ValueError):
+class RatingError(TranscendError):
     """Bad rating input (an anchor table that cannot be read, a score outside 0..1)."""
 
 

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model import GPTConfig
+from ..errors import TranscendError
+from ..model import GPTConfig, ModelConfigError
 from ..model import preset as model_preset
 from ..transcript import VOCAB
 
 
-class TrainingError(ValueError):
+class TrainingError(TranscendError):
     """Bad input to training (dataset, config, resume target): reported as a one-line error."""
 
 
@@ -226,7 +227,5 @@ def resolve_config(
             raise TrainingError(f"unknown setting {name!r} (not a model or training setting)")
     try:
         return GPTConfig(**model_data), TrainConfig(**train_data)
-    except TrainingError:
-        raise
-    except ValueError as exc:
+    except ModelConfigError as exc:
         raise TrainingError(f"bad model config: {exc}") from None
