@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from transcend.engine.policy import MovePolicy
+from transcend.engine.policy import MovePolicy, build_move_tree, game_prompt, log_softmax
 from transcend.engine.runtime import FORMAT_VERSION, OnnxModel
 from transcend.export import export_onnx, packed_transcript, verification_boards, verify
 from transcend.model import GPT, GPTConfig
+from transcend.transcript import encode
 
 CONFIG = GPTConfig(block_size=160, n_layer=2, n_head=2, n_embd=32)
 
@@ -106,3 +107,78 @@ def test_packed_verification_transcript_is_real_games():
 
     text = decode(ids)
     assert len(ids) == 300 and text.startswith(";1.e4 e5 2.Nf3 d6 3.d4 Bg4") and text.count(";") >= 2
+
+
+def _game_of(symbols: int, seed: int = 3) -> tuple[chess.Board, str]:
+    """A random legal game whose transcript up to the next move has about ``symbols`` symbols."""
+    rng = np.random.default_rng(seed)
+    while True:
+        board = chess.Board()
+        while not board.is_game_over():
+            prompt = game_prompt(board)
+            if len(prompt) >= symbols:
+                return board, prompt
+            moves = list(board.legal_moves)
+            board.push(moves[int(rng.integers(len(moves)))])
+
+
+def test_the_exported_graph_matches_the_full_forward_over_a_cache_and_a_move_tree(tmp_path):
+    """onnxruntime, with its cache built over several steps and the legal moves fed as a prefix tree,
+    against ``GPT.forward`` on each whole sequence: a 600-symbol game, random weights, to 1e-4."""
+    torch.manual_seed(7)
+    model = GPT(GPTConfig(block_size=640, n_layer=2, n_head=2, n_embd=32)).eval()
+    out = tmp_path / "m.onnx"
+    export_onnx(model, out)
+    onnx_model = OnnxModel(out, provider="cpu", threads=1)
+    board, prompt = _game_of(600)
+    ids = encode(prompt).astype(np.int64)
+    assert len(ids) >= 600
+    with torch.no_grad():
+        full = model(torch.from_numpy(ids)[None])[0][0].numpy()
+    keys, values = onnx_model.empty_cache()
+    cuts = [0, 150, 400, len(ids) - 1]
+    for start, end in zip(cuts, cuts[1:]):  # the cache, step by step
+        mask = np.tril(np.ones((end - start, end), dtype=bool), k=start)
+        step = onnx_model.step(ids[None, start:end], np.arange(start, end)[None], mask[None], keys, values)
+        np.testing.assert_allclose(step.logits[0], full[start:end], atol=1e-4, rtol=0)
+        keys = np.concatenate([keys, step.new_keys], axis=3)
+        values = np.concatenate([values, step.new_values], axis=3)
+    # The last symbol of the prompt, then the legal moves' prefix tree, in one step on top of the cache.
+    sans = [board.san(m) for m in board.legal_moves]
+    tree = build_move_tree(sans)
+    n_past = len(ids) - 1
+    n_new = 1 + len(tree.tokens)
+    mask = np.zeros((n_new, n_past + n_new), dtype=bool)
+    mask[:, : n_past + 1] = True
+    mask[1:, n_past + 1 :] = tree.ancestors
+    tokens = np.concatenate([ids[-1:], tree.tokens])
+    positions = np.concatenate([[n_past], len(ids) + tree.depth])
+    step = onnx_model.step(tokens[None], positions[None], mask[None], keys, values)
+    np.testing.assert_allclose(step.logits[0, 0], full[-1], atol=1e-4, rtol=0)
+    # Each node's logits are those of the whole sequence prompt + the node's SAN prefix.
+    node_of = {}
+    for san in sans:
+        for length in range(1, len(san) + 1):
+            node_of.setdefault(san[:length], len(node_of))
+    with torch.no_grad():
+        for san in sans:
+            whole = np.concatenate([ids, encode(san).astype(np.int64)])
+            expected = model(torch.from_numpy(whole)[None])[0][0].numpy()
+            for length in range(1, len(san) + 1):
+                row = 1 + node_of[san[:length]]
+                np.testing.assert_allclose(step.logits[0, row], expected[len(ids) + length - 1], atol=1e-4, rtol=0)
+    # And the policy's move probabilities (its own cache, fed as a game goes) agree with the full forward.
+    policy = MovePolicy(onnx_model)
+    replay = chess.Board()
+    for ply, move in enumerate(board.move_stack):
+        if ply % 40 == 0:
+            policy.score_legal_moves(replay)
+        replay.push(move)
+    scores = policy.score_legal_moves(board)
+    assert scores.prompt == prompt
+    with torch.no_grad():
+        for san, log_prob in zip(scores.sans, scores.log_probs):
+            whole = np.concatenate([ids, encode(san + " ").astype(np.int64)])
+            logp = log_softmax(model(torch.from_numpy(whole[:-1])[None])[0][0].numpy().astype(np.float64))
+            expected = sum(logp[len(ids) - 1 + j, whole[len(ids) + j]] for j in range(len(san) + 1))
+            assert abs(log_prob - expected) < 1e-4

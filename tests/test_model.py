@@ -57,8 +57,9 @@ def test_cached_forward_matches_full_forward():
     mask = torch.ones(40, 40, dtype=torch.bool).tril()
     with torch.no_grad():
         a, k, v = model.forward_cached(x[:, :25], torch.arange(25)[None], mask[None, :25, :25], empty, empty)
+        assert k.shape == (cfg.n_layer, 1, cfg.n_head, 25, cfg.head_dim)  # the new symbols' keys only
         b, k2, _ = model.forward_cached(x[:, 25:], torch.arange(25, 40)[None], mask[None, 25:], k, v)
-    assert k2.shape == (cfg.n_layer, 1, cfg.n_head, 40, cfg.head_dim)
+    assert k2.shape == (cfg.n_layer, 1, cfg.n_head, 15, cfg.head_dim)
     torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-5, rtol=1e-4)
 
 

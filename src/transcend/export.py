@@ -1,6 +1,6 @@
 """Export a trained model (run directory or nanoGPT ``ckpt.pt``) to one self-describing ONNX file.
 
-The graph is ``CachedStep``: new symbols on top of a KV cache, with explicit position ids and an
+The graph is ``GPT.forward_cached``: new symbols on top of a KV cache, with explicit position ids and an
 explicit attention mask, so that the engine can score all legal moves as a prefix tree in one pass.
 It takes one past key and one past value input per layer and gives out only the keys and values of
 the symbols it was fed; attention over the past and over the new symbols is computed in two parts
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from pathlib import Path
 import chess
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from .card import CARD_FORMAT, CARD_KEY, merge, read_card_file, run_card
@@ -49,51 +47,23 @@ def input_names(n_layer: int) -> list[str]:
             + [f"past_value_{i}" for i in range(n_layer)])
 
 
-class CachedStep(torch.nn.Module):
-    """The engine's inference step: ``forward(tokens, positions, attn_mask, *past)``.
-
-    tokens, positions: (B, T) int64; attn_mask: (B, T, P+T) bool, True where attention is allowed;
-    past: n_layer past keys then n_layer past values, each (B, n_head, P, head_dim). Returns logits
-    (B, T, vocab), the new symbols' keys and values (n_layer, B, n_head, T, head_dim) and, for a model
-    with a value head, WDL logits (B, T, 3). The same module is traced to ONNX and run by the PyTorch
-    path (``transcend.torch_policy``), so both compute the same thing.
-    """
+class OnnxStep(torch.nn.Module):
+    """``GPT.forward_cached`` with the flat inputs of the ONNX format: ``forward(tokens, positions,
+    attn_mask, *past)``, past being the n_layer past keys then the n_layer past values."""
 
     def __init__(self, model: GPT) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, tokens, positions, attn_mask, *past):  # noqa: D102
-        model, tr = self.model, self.model.transformer
-        n_layer = model.config.n_layer
-        x = tr.wte(tokens) + tr.wpe(positions)
-        n_past = past[0].shape[2]
-        # One additive mask for all layers, split into its past and new columns.
-        bias = torch.zeros(attn_mask.shape, dtype=x.dtype).masked_fill(~attn_mask, float("-inf")).unsqueeze(1)
-        bias_past, bias_new = bias[..., :n_past], bias[..., n_past:]
-        keys, values = [], []
-        for i, block in enumerate(tr.h):
-            attn = block.attn
-            q, k, v = attn._heads(block.ln_1(x))
-            q = q * (1.0 / math.sqrt(q.shape[-1]))
-            past_k, past_v = past[i], past[n_layer + i]
-            scores = torch.cat([q @ past_k.transpose(-1, -2) + bias_past, q @ k.transpose(-1, -2) + bias_new], -1)
-            weights = F.softmax(scores, dim=-1)
-            y = weights[..., :n_past] @ past_v + weights[..., n_past:] @ v
-            x = x + attn._merge(y)
-            x = x + block.mlp(block.ln_2(x))
-            keys.append(k)
-            values.append(v)
-        x = tr.ln_f(x)
-        out = (model.lm_head(x), torch.stack(keys), torch.stack(values))
-        if model.value_head is not None:
-            out = out + (model.value_head(x),)
-        return out
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, attn_mask: torch.Tensor,
+                *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        n_layer = self.model.config.n_layer
+        return self.model.forward_cached(tokens, positions, attn_mask, past[:n_layer], past[n_layer:])
 
 
 def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "none",
                 card: dict | None = None) -> None:
-    """Trace ``CachedStep(model)`` to ONNX (opset 17), quantize if asked, and attach the metadata.
+    """Trace ``model.forward_cached`` to ONNX (opset 17), quantize if asked, and attach the metadata.
 
     ``card``: the model card (``transcend.card``) to store; by default only the model's size and config.
     """
@@ -124,7 +94,7 @@ def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "n
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            CachedStep(model), example, str(tmp), dynamo=False, opset_version=17,
+            OnnxStep(model), example, str(tmp), dynamo=False, opset_version=17,
             input_names=names, output_names=outputs,
             dynamic_axes={k: v for k, v in dynamic.items() if k in names + outputs},
         )

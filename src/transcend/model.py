@@ -6,8 +6,9 @@ load without a conversion table. Two forward paths share the weights:
 
 * ``forward(idx, targets)``: training, causal attention over whole windows.
 * ``forward_cached(tokens, positions, attn_mask, past_keys, past_values)``: inference with a KV cache,
-  explicit position ids and an explicit attention mask, which is what the ONNX export traces. The
-  engine uses it to score every legal move at once as a prefix tree on top of the cached game.
+  explicit position ids and an explicit attention mask. It is the only inference forward: the ONNX
+  export traces it and the PyTorch policy runs it, and the engine uses it to score every legal move
+  at once as a prefix tree on top of the cached game.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,13 +128,23 @@ class CausalSelfAttention(nn.Module):
         return self._merge(y)
 
     def forward_cached(
-        self, x: torch.Tensor, mask: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
+        self, x: torch.Tensor, bias_past: torch.Tensor, bias_new: torch.Tensor, past_k: torch.Tensor,
+        past_v: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Attend from the new symbols to the cache plus themselves; ``mask`` is (B, T, P+T) bool."""
+        """Attend from the new symbols to the cached ones and to themselves.
+
+        ``bias_past`` (B, 1, T, P) and ``bias_new`` (B, 1, T, T) are additive masks (0 where attention is
+        allowed, -inf elsewhere); ``past_k`` / ``past_v`` are (B, n_head, P, head_dim). The scores over
+        the past and over the new symbols are computed apart and softmaxed together, so the cache is
+        never concatenated (no copy of it per move). Returns the output and the new symbols' keys and
+        values only.
+        """
         q, k, v = self._heads(x)
-        k = torch.cat([past_k, k], dim=2)
-        v = torch.cat([past_v, v], dim=2)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(1))
+        q = q * (1.0 / math.sqrt(q.shape[-1]))
+        n_past = past_k.shape[2]
+        scores = torch.cat([q @ past_k.transpose(-1, -2) + bias_past, q @ k.transpose(-1, -2) + bias_new], -1)
+        weights = F.softmax(scores, dim=-1)
+        y = weights[..., :n_past] @ past_v + weights[..., n_past:] @ v
         return self._merge(y), k, v
 
 
@@ -161,9 +173,10 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
     def forward_cached(
-        self, x: torch.Tensor, mask: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
+        self, x: torch.Tensor, bias_past: torch.Tensor, bias_new: torch.Tensor, past_k: torch.Tensor,
+        past_v: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        a, k, v = self.attn.forward_cached(self.ln_1(x), mask, past_k, past_v)
+        a, k, v = self.attn.forward_cached(self.ln_1(x), bias_past, bias_new, past_k, past_v)
         x = x + a
         return x + self.mlp(self.ln_2(x)), k, v
 
@@ -238,23 +251,32 @@ class GPT(nn.Module):
         tokens: torch.Tensor,
         positions: torch.Tensor,
         attn_mask: torch.Tensor,
-        past_keys: torch.Tensor,
-        past_values: torch.Tensor,
+        past_keys: Sequence[torch.Tensor],
+        past_values: Sequence[torch.Tensor],
     ) -> tuple[torch.Tensor, ...]:
-        """One inference step on top of a KV cache.
+        """One inference step on top of a KV cache: the forward that the ONNX export traces and the
+        PyTorch policy runs.
 
-        tokens, positions: (B, T) int64; attn_mask: (B, T, P+T) bool, True where attention is allowed;
-        past_keys / past_values: (n_layer, B, n_head, P, head_dim). Returns logits (B, T, vocab), the
-        new caches (n_layer, B, n_head, P+T, head_dim), and WDL logits (B, T, 3) when the model has a
-        value head.
+        tokens, positions: (B, T) int64, with explicit positions so that the legal moves can be fed as
+        a prefix tree (each node at its depth after the prompt); attn_mask: (B, T, P+T) bool, True where
+        attention is allowed; past_keys / past_values: one (B, n_head, P, head_dim) tensor per layer (a
+        stacked (n_layer, ...) tensor will do). Returns logits (B, T, vocab), the new symbols' keys and
+        values (n_layer, B, n_head, T, head_dim; the caller appends them to its cache) and, with a value
+        head, WDL logits (B, T, 3).
         """
-        x = self.transformer.wte(tokens) + self.transformer.wpe(positions)
+        tr = self.transformer
+        x = tr.wte(tokens) + tr.wpe(positions)
+        n_past = past_keys[0].shape[2]
+        # One additive mask for all layers, split into its past and new columns.
+        bias = torch.zeros(attn_mask.shape, dtype=x.dtype, device=x.device)
+        bias = bias.masked_fill(~attn_mask, float("-inf")).unsqueeze(1)
+        bias_past, bias_new = bias[..., :n_past], bias[..., n_past:]
         keys, values = [], []
-        for i, block in enumerate(self.transformer.h):
-            x, k, v = block.forward_cached(x, attn_mask, past_keys[i], past_values[i])
+        for block, past_k, past_v in zip(tr.h, past_keys, past_values):
+            x, k, v = block.forward_cached(x, bias_past, bias_new, past_k, past_v)
             keys.append(k)
             values.append(v)
-        x = self.transformer.ln_f(x)
+        x = tr.ln_f(x)
         out = (self.lm_head(x), torch.stack(keys), torch.stack(values))
         if self.value_head is not None:
             out = out + (self.value_head(x),)

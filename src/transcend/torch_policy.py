@@ -1,7 +1,7 @@
 """Move probabilities with PyTorch instead of onnxruntime: for tests, and for users without onnxruntime.
 
 ``TorchModel`` has the interface of ``engine.runtime.OnnxModel`` (``info``, ``empty_cache``, ``step``)
-and runs the very module that the export traces (``export.CachedStep``), so ``MovePolicy(TorchModel(..))``
+and runs the very forward that the export traces (``GPT.forward_cached``), so ``MovePolicy(TorchModel(..))``
 builds the same prefix tree, keeps the same KV cache and gives the same probabilities as the ONNX path.
 """
 
@@ -15,7 +15,6 @@ import torch
 
 from .engine.policy import MovePolicy
 from .engine.runtime import ModelInfo, StepOutput, empty_cache, model_info
-from .export import CachedStep
 from .model import GPT, load_model
 
 
@@ -29,7 +28,6 @@ class TorchModel:
             model = load_model(Path(model))
         self.device = torch.device(device)
         self.model = model.eval().float().to(self.device)
-        self.step_module = CachedStep(self.model)
         self.info: ModelInfo = model_info(model.config.to_dict())
         self.cache_dtype = np.float32
 
@@ -49,10 +47,10 @@ class TorchModel:
         def tensor(array, dtype):
             return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).to(self.device)
 
-        past = [tensor(a, np.float32) for a in [*past_keys, *past_values]]
         with torch.inference_mode():
-            out = self.step_module(tensor(tokens, np.int64), tensor(positions, np.int64),
-                                   tensor(attn_mask, np.bool_), *past)
+            out = self.model.forward_cached(tensor(tokens, np.int64), tensor(positions, np.int64),
+                                            tensor(attn_mask, np.bool_), [tensor(a, np.float32) for a in past_keys],
+                                            [tensor(a, np.float32) for a in past_values])
         arrays = [o.float().cpu().numpy() for o in out]
         return StepOutput(arrays[0], arrays[1], arrays[2], arrays[3] if len(arrays) > 3 else None)
 
