@@ -10,6 +10,13 @@ import chess
 import chess.pgn
 import pytest
 
+from transcend.transcript import sans_from_moves, transcript_from_sans
+
+
+def transcript_of(board: chess.Board) -> str:
+    """The transcript of the moves on ``board``'s stack (a game from the standard start)."""
+    return transcript_from_sans(sans_from_moves(board.move_stack))
+
 
 def random_game(rng: random.Random, max_plies: int = 160) -> chess.Board:
     board = chess.Board()

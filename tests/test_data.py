@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import zstandard
 
-from conftest import lichess_game_text, random_game, write_lichess_pgn, write_random_pgn
+from conftest import lichess_game_text, random_game, transcript_of, write_lichess_pgn, write_random_pgn
 from transcend.data import INDEX_DTYPE, DataError, GameFilter, load_index, load_split, prepare, time_control_class
 from transcend.data.pgn import sans_from_movetext
-from transcend.transcript import GAME_START_ID, decode, transcript_from_board
+from transcend.transcript import GAME_START_ID, decode
 
 RESULT_CODE = {"1-0": 0, "1/2-1/2": 1, "0-1": 2, "*": -1}
 
@@ -71,13 +71,13 @@ def test_lichess_dump_format_gives_python_chess_transcripts_and_an_index(tmp_pat
     texts = [lichess_game_text(b, seed=i, evals=i % 3 == 0) for i, b in enumerate(games)]
     (tmp_path / "l.pgn").write_text("".join(texts))
     prepare([str(tmp_path / "l.pgn")], tmp_path / "d", val_fraction=0.2, progress=False)
-    expected = [transcript_from_board(b) for b in games]
+    expected = [transcript_of(b) for b in games]
     split = dataset_games(tmp_path / "d")
     assert sorted(split["train"] + split["val"]) == sorted(expected)
     assert split["val"] and split["train"]
     # order is kept within a split, and the index carries each game's result tag
     assert split["train"] == [t for t in expected if t in set(split["train"])]
-    results = {transcript_from_board(b): RESULT_CODE[re.search(r'\[Result "(.*)"\]', t).group(1)]
+    results = {transcript_of(b): RESULT_CODE[re.search(r'\[Result "(.*)"\]', t).group(1)]
                for b, t in zip(games, texts)}
     for name in ("train", "val"):
         index = np.load(tmp_path / "d" / f"{name}_games.npy", mmap_mode="r")
@@ -90,7 +90,7 @@ def test_lichess_dump_format_gives_python_chess_transcripts_and_an_index(tmp_pat
 
 def test_other_pgn_layouts(tmp_path):
     board = boards(1, seed=2, min_plies=30, max_plies=30)[0]
-    expected = transcript_from_board(board)
+    expected = transcript_of(board)
     game = chess.pgn.Game.from_board(board)
     node = game.variations[0].variations[0]
     node.comment = "a comment; with a semicolon (and parentheses)"
@@ -168,7 +168,7 @@ def test_each_filter_rejects_and_counts(tmp_path):
                      "1000", "--min-moves", "10", "--time-control", "blitz,rapid", "--termination", "normal",
                      "--quiet")
     assert result.returncode == 0, result.stderr
-    assert sorted(all_games(tmp_path / "d")) == sorted(transcript_from_board(b) for b in kept)
+    assert sorted(all_games(tmp_path / "d")) == sorted(transcript_of(b) for b in kept)
     info = meta(tmp_path / "d")
     assert info["rejected"] == {"rating": 2, "missing_rating": 1, "time_control": 2, "termination": 1,
                                 "variant": 1, "custom_start": 1, "too_short": 1, "no_moves": 1}
@@ -213,7 +213,7 @@ def bad_input_file(tmp_path: Path) -> tuple[Path, list[str]]:
     ]
     path = tmp_path / "bad.pgn"
     path.write_bytes(b"".join(parts))
-    return path, [transcript_from_board(b) for b in good]
+    return path, [transcript_of(b) for b in good]
 
 
 def test_bad_input_is_skipped_and_counted(tmp_path):

@@ -18,7 +18,6 @@ from transcend.engine.policy import (
     fit_context,
     game_prompt,
     log_softmax,
-    temperature_probs,
 )
 from transcend.engine.runtime import BUNDLED_MODEL, ModelError, OnnxModel
 from transcend.transcript import SPACE_ID, encode
@@ -216,14 +215,6 @@ def test_token_mode_samples_legal_moves_and_falls_back(onnx_model):
     fell = [r for r in hot if r.fell_back]
     assert fell and all(r.illegal_attempts == 1 and len(r.attempts) == 1 for r in fell)
     assert all(board_at(game, 20 + i).is_legal(r.move) for i, r in enumerate(hot))
-
-
-def test_temperature_acts_on_moves():
-    log_probs = np.log(np.array([0.5, 0.3, 0.2]))
-    np.testing.assert_allclose(temperature_probs(log_probs, 1.0), [0.5, 0.3, 0.2])
-    assert temperature_probs(log_probs, 0.0).tolist() == [1.0, 0.0, 0.0]
-    sharp = temperature_probs(log_probs, 0.1)
-    assert sharp[0] > 0.99 and np.isclose(sharp.sum(), 1.0)
 
 
 def test_cuda_asked_for_is_used_or_a_clear_error(tiny_model_onnx):

@@ -16,6 +16,7 @@ from transcend.sampling import (
     sample_move_text,
     sample_move_texts,
     sample_symbol,
+    temperature_softmax,
 )
 from transcend.transcript import VOCAB, decode, next_move_prefix
 
@@ -75,6 +76,14 @@ def test_temperature_sharpens_and_flattens_the_symbol_distribution():
     assert at_tenth > 0.99  # 0.7^10 / (0.7^10 + 0.3^10) = 0.9998
     assert abs(at_five - 0.7**0.2 / (0.7**0.2 + 0.3**0.2)) < 0.03  # about 0.54
     assert sample_symbol(logits, 0.0, rng) == 0
+
+
+def test_temperature_acts_on_moves():
+    log_probs = np.log(np.array([0.5, 0.3, 0.2]))
+    np.testing.assert_allclose(temperature_softmax(log_probs, 1.0), [0.5, 0.3, 0.2])
+    assert temperature_softmax(log_probs, 0.0).tolist() == [1.0, 0.0, 0.0]
+    sharp = temperature_softmax(log_probs, 0.1)
+    assert sharp[0] > 0.99 and np.isclose(sharp.sum(), 1.0)
 
 
 def test_illegal_attempts_are_retried_and_counted():

@@ -8,7 +8,7 @@ import chess
 import numpy as np
 import pytest
 
-from conftest import random_game
+from conftest import random_game, transcript_of
 from transcend.transcript import (
     GAME_START_ID,
     VOCAB,
@@ -17,7 +17,6 @@ from transcend.transcript import (
     encode,
     next_move_prefix,
     sans_from_transcript,
-    transcript_from_board,
     transcript_from_sans,
 )
 
@@ -37,26 +36,26 @@ def test_vocabulary_is_the_papers():
 
 def test_format_of_an_opening():
     board = play("e4", "e5", "Nf3", "Nc6", "Bb5", "a6")
-    assert transcript_from_board(board) == ";1.e4 e5 2.Nf3 Nc6 3.Bb5 a6"
+    assert transcript_of(board) == ";1.e4 e5 2.Nf3 Nc6 3.Bb5 a6"
 
 
 def test_mate_and_capture():
     board = play("e4", "e5", "Bc4", "Nc6", "Qh5", "Nf6", "Qxf7#")
-    assert transcript_from_board(board) == ";1.e4 e5 2.Bc4 Nc6 3.Qh5 Nf6 4.Qxf7#"
+    assert transcript_of(board) == ";1.e4 e5 2.Bc4 Nc6 3.Qh5 Nf6 4.Qxf7#"
 
 
 def test_file_disambiguation():
     board = play("d4", "d5", "Nf3", "Nf6", "e3", "Nbd7")
-    assert transcript_from_board(board).endswith("3.e3 Nbd7")
+    assert transcript_of(board).endswith("3.e3 Nbd7")
 
 
 def test_castling_both_sides_and_en_passant():
     kingside = play("e4", "e5", "Nf3", "Nc6", "Bc4", "Bc5", "O-O")
-    assert transcript_from_board(kingside).endswith("4.O-O")
+    assert transcript_of(kingside).endswith("4.O-O")
     queenside = play("d4", "d5", "Nc3", "Nc6", "Bf4", "Bf5", "Qd2", "Qd7", "O-O-O", "O-O-O")
-    assert transcript_from_board(queenside).endswith("5.O-O-O O-O-O")
+    assert transcript_of(queenside).endswith("5.O-O-O O-O-O")
     ep = play("e4", "a6", "e5", "d5", "exd6")
-    assert transcript_from_board(ep) == ";1.e4 a6 2.e5 d5 3.exd6"
+    assert transcript_of(ep) == ";1.e4 a6 2.e5 d5 3.exd6"
 
 
 def test_rank_and_double_disambiguation_encode():
@@ -72,7 +71,7 @@ def test_rank_and_double_disambiguation_encode():
 def _find_in_random_games(predicate, seeds=range(3000)):
     for seed in seeds:
         board = random_game(random.Random(seed), max_plies=300)
-        text = transcript_from_board(board)
+        text = transcript_of(board)
         if predicate(text):
             return text
     pytest.fail("no random game had the feature")
@@ -87,7 +86,7 @@ def test_promotion_with_check_from_a_real_game():
 @pytest.mark.parametrize("seed", range(20))
 def test_round_trip_on_long_random_games(seed):
     board = random_game(random.Random(seed), max_plies=400)
-    text = transcript_from_board(board)
+    text = transcript_of(board)
     assert text.startswith(";1.")
     ids = encode(text)
     assert ids.dtype == np.uint8 and ids.max() < 32

@@ -23,6 +23,7 @@ import chess
 import chess.engine
 
 from .errors import TranscendError
+from .transcript import parse_uci_move
 
 DEFAULT_MOVETIME_MS = 100
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -205,12 +206,9 @@ class StockfishExpert:
         self.engine.send(self.go)
         reply = self.engine.read_until("bestmove").split()
         try:
-            move = chess.Move.from_uci(reply[1])
+            return parse_uci_move(board, reply[1])
         except (IndexError, ValueError):
-            move = None
-        if move is None or not board.is_legal(move):
-            raise ExpertError(f"{self.name} answered {' '.join(reply)!r} in {board.fen()}")
-        return move
+            raise ExpertError(f"{self.name} answered {' '.join(reply)!r} in {board.fen()}") from None
 
     def new_game(self, seed: int) -> None:
         """``ucinewgame``: a cleared hash makes node- or depth-limited searches repeat exactly (skill
@@ -243,8 +241,9 @@ class NoisyExpert:
 
 
 def stockfish_options(settings: dict[str, int]) -> dict[str, int]:
-    """The UCI options of a Stockfish expert: one thread, and its skill level (20, full strength, by default)."""
-    return {"Threads": 1, "Skill Level": settings.get("skill", 20)}
+    """The UCI options of every Stockfish this project starts (experts, tournament levels, the
+    cutechess-cli and fastchess commands): its skill level (20, full strength, by default), one thread."""
+    return {"Skill Level": settings.get("skill", 20), "Threads": 1}
 
 
 def stockfish_limit(settings: dict[str, int]) -> chess.engine.Limit:

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from .card import CARD_FORMAT, CARD_KEY, merge, read_card_file, run_card
 from .engine.runtime import FORMAT_VERSION
 from .errors import TranscendError
+from .files import atomic_write
 from .model import GPT, load_model
 from .transcript import VOCAB, encode, transcript_from_sans
 
@@ -90,29 +91,26 @@ def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "n
     dynamic.update({name: {0: "batch", 2: "past"} for name in names[3:]})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            OnnxStep(model), example, str(tmp), dynamo=False, opset_version=17,
-            input_names=names, output_names=outputs,
-            dynamic_axes={k: v for k, v in dynamic.items() if k in names + outputs},
-        )
-    try:
+    with tempfile.TemporaryDirectory() as work:
+        traced = Path(work) / "step.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                OnnxStep(model), example, str(traced), dynamo=False, opset_version=17,
+                input_names=names, output_names=outputs,
+                dynamic_axes={k: v for k, v in dynamic.items() if k in names + outputs},
+            )
         if quantize == "int8":
-            _quantize_int8(tmp)
-        proto = onnx.load(str(tmp))
-        if quantize == "fp16":
-            from onnxruntime.transformers.float16 import convert_float_to_float16
+            _quantize_int8(traced)
+        proto = onnx.load(str(traced))
+    if quantize == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
 
-            proto = convert_float_to_float16(proto, keep_io_types=False, disable_shape_infer=True)
-        card = merge(card or {"format": CARD_FORMAT}, {"model": {"parameters": model.num_params(),
-                                                                  "config": cfg.to_dict()}})
-        write_metadata(proto, cfg.to_dict(), source, quantize, card)
-        onnx.save(proto, str(tmp))
-        tmp.replace(out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        proto = convert_float_to_float16(proto, keep_io_types=False, disable_shape_infer=True)
+    card = merge(card or {"format": CARD_FORMAT}, {"model": {"parameters": model.num_params(),
+                                                              "config": cfg.to_dict()}})
+    write_metadata(proto, cfg.to_dict(), source, quantize, card)
+    atomic_write(out_path, lambda tmp: onnx.save(proto, str(tmp)))
 
 
 def _quantize_int8(path: Path) -> None:

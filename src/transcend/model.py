@@ -26,6 +26,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from .errors import TranscendError
+from .files import atomic_write
 from .transcript import VOCAB
 
 
@@ -334,9 +335,8 @@ def save_weights(model: GPT, path: Path) -> None:
     raw = getattr(raw, "_orig_mod", raw)
     state = {k: v.detach().cpu().contiguous() for k, v in raw.state_dict().items()}
     state.pop("transformer.wte.weight")
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"config": json.dumps(raw.config.to_dict())})
-    tmp.replace(path)
+    metadata = {"config": json.dumps(raw.config.to_dict())}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
 def load_nanogpt_checkpoint(path: Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:

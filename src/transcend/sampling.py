@@ -45,14 +45,27 @@ BatchNextSymbolLogits = Callable[[list[np.ndarray]], np.ndarray]
 differ); returns ``(batch, vocab)``, the next-symbol logits of each sequence at its own last symbol."""
 
 
-def sample_symbol(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """One symbol id from ``softmax(logits / T)``; ``T <= 0`` takes the most likely symbol."""
+def temperature_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(logits / T)`` in float64; ``T <= 0`` puts everything on the largest logit.
+
+    The one place temperature acts: on symbols (the paper's sampler) and on legal moves (``move``
+    mode, where the logits are the moves' log-probabilities).
+    """
     logits = np.asarray(logits, dtype=np.float64).reshape(-1)
     if temperature <= 0:
-        return int(np.argmax(logits))
+        p = np.zeros(len(logits))
+        p[int(np.argmax(logits))] = 1.0
+        return p
     z = logits / temperature
     p = np.exp(z - z.max())
-    cdf = np.cumsum(p)
+    return p / p.sum()
+
+
+def sample_symbol(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """One symbol id from ``softmax(logits / T)``; ``T <= 0`` takes the most likely symbol."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    cdf = np.cumsum(temperature_softmax(logits, temperature))
     return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
 
 

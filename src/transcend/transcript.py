@@ -88,14 +88,6 @@ def sans_from_moves(moves: Iterable[chess.Move], board: chess.Board | None = Non
     return sans
 
 
-def transcript_from_board(board: chess.Board) -> str:
-    """The transcript of the moves on ``board``'s stack, which must start at the standard position."""
-    root = board.root()
-    if root.fen() != chess.STARTING_FEN:
-        raise TranscriptError("a transcript needs a game from the standard starting position")
-    return transcript_from_sans(sans_from_moves(board.move_stack, root))
-
-
 def sans_from_transcript(text: str) -> list[str]:
     """Split a transcript back into SAN moves (no legality check)."""
     if not text.startswith(GAME_START):
@@ -109,3 +101,15 @@ def sans_from_transcript(text: str) -> list[str]:
         if token:
             sans.append(token)
     return sans
+
+
+def parse_uci_move(board: chess.Board, text: str) -> chess.Move:
+    """The legal move that ``text`` (UCI notation: ``e2e4``, ``e7e8q``) denotes on ``board``.
+
+    Raises ``chess.InvalidMoveError`` (a ``ValueError``) for text that is not a UCI move and
+    ``chess.IllegalMoveError`` for a move that is not legal here, the null move ``0000`` included.
+    """
+    move = board.parse_uci(text)
+    if not move:
+        raise chess.IllegalMoveError(f"the null move {text!r} is not a legal move")
+    return move

@@ -9,6 +9,7 @@ import chess
 import click
 
 from ..errors import TranscendError
+from ..transcript import parse_uci_move
 
 
 class PositionError(TranscendError):
@@ -23,12 +24,11 @@ def board_from(fen: str | None, moves: str) -> chess.Board:
         raise PositionError(f"bad FEN {fen!r}: {exc}") from None
     for ply, text in enumerate(moves.split(), start=1):
         try:
-            move = chess.Move.from_uci(text)
-        except ValueError:
+            board.push(parse_uci_move(board, text))
+        except chess.IllegalMoveError:
+            raise PositionError(f"move {ply} {text!r} is not legal in {board.fen()}") from None
+        except chess.InvalidMoveError:
             raise PositionError(f"move {ply} {text!r} is not a UCI move (like e2e4 or e7e8q)") from None
-        if not board.is_legal(move):
-            raise PositionError(f"move {ply} {text!r} is not legal in {board.fen()}")
-        board.push(move)
     return board
 
 
@@ -50,8 +50,9 @@ def policy_command(model, moves, fen, temperature, as_json, provider, threads) -
     nanoGPT ckpt.pt (run by PyTorch). The probability of a move is the product of the probabilities
     of its SAN symbols and of the space after it, given the game's transcript.
     """
-    from ..engine.policy import MovePolicy, temperature_probs
+    from ..engine.policy import MovePolicy
     from ..engine.runtime import BUNDLED_MODEL, OnnxModel
+    from ..sampling import temperature_softmax
 
     board = board_from(fen, moves)
     model = model or BUNDLED_MODEL
@@ -69,7 +70,7 @@ def policy_command(model, moves, fen, temperature, as_json, provider, threads) -
     if not scores.moves:
         click.echo("no legal moves (the game is over)")
         return
-    adjusted = dict(zip(scores.moves, temperature_probs(scores.log_probs, temperature)))
+    adjusted = dict(zip(scores.moves, temperature_softmax(scores.log_probs, temperature)))
     click.echo(f"prompt: {scores.prompt}")
     click.echo(f"{'move':<7} {'san':<8} {'p':>10} {f'p(T={temperature:g})':>12}")
     for move, san, probability in scores.ranked():

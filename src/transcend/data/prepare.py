@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_text
 from ..transcript import VOCAB
 from .filters import GameFilter
 from .pgn import result_code, sans_from_movetext, split_games, transcript_bytes
@@ -333,9 +334,7 @@ def _commit(out_dir: Path, writers: dict[str, _SplitWriter], meta: dict) -> None
     for name, writer in writers.items():
         writer.bin_path.replace(out_dir / f"{name}.bin")
         writer.index_path.replace(out_dir / f"{name}_games.npy")
-    tmp = out_dir / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(out_dir / "meta.json")
+    write_text(out_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
 
 
 def load_split(data_dir: Path, split: str) -> np.ndarray:

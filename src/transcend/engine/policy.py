@@ -23,7 +23,7 @@ from typing import Protocol
 import chess
 import numpy as np
 
-from ..sampling import MAX_ATTEMPTS, MAX_MOVE_SYMBOLS, sample_legal_move
+from ..sampling import MAX_ATTEMPTS, MAX_MOVE_SYMBOLS, sample_legal_move, temperature_softmax
 from ..transcript import GAME_START, SPACE_ID, encode, next_move_prefix, sans_from_moves
 from .history import reconstruct_history
 from .runtime import ModelError, ModelInfo, StepOutput
@@ -325,22 +325,11 @@ class MovePolicy:
         return TokenMove(move, sampled.illegal_attempts, True, sampled.attempts)
 
 
-def temperature_probs(log_probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T) over the legal moves; T <= 0 puts everything on the most probable move."""
-    if temperature <= 0:
-        p = np.zeros(len(log_probs))
-        p[int(np.argmax(log_probs))] = 1.0
-        return p
-    z = np.asarray(log_probs, dtype=np.float64) / temperature
-    p = np.exp(z - z.max())
-    return p / p.sum()
-
-
 def choose_move(scores: MoveScores, temperature: float, rng: np.random.Generator) -> chess.Move:
     """Sample from softmax(log p / T) over the legal moves; T <= 0 picks the most probable move."""
     if not scores.moves:
         raise ValueError("no legal move to choose from")
     if temperature <= 0:
         return scores.moves[int(np.argmax(scores.log_probs))]
-    p = temperature_probs(scores.log_probs, temperature)
+    p = temperature_softmax(scores.log_probs, temperature)
     return scores.moves[int(rng.choice(len(p), p=p))]

@@ -25,6 +25,7 @@ from typing import BinaryIO
 import chess
 import numpy as np
 
+from ..transcript import parse_uci_move
 from .history import warm_up as warm_up_history_search
 from .policy import MovePolicy
 from .runtime import OnnxModel
@@ -321,9 +322,7 @@ class UciEngine:
                 return
         for ply, text in enumerate(args[end + 1 :]):
             try:
-                move = board.parse_uci(text.lower())
-                if not move:
-                    raise ValueError("a null move")
+                move = parse_uci_move(board, text.lower())
             except ValueError:
                 self.info_string(f"illegal move {shown(text)} at move {ply + 1} of the list; "
                                  f"the position stops before it: {board.fen()}")
@@ -355,10 +354,7 @@ class UciEngine:
         moves = []
         for text in texts:
             try:
-                move = board.parse_uci(text.lower())
-                if not move:
-                    raise ValueError
-                moves.append(move)
+                moves.append(parse_uci_move(board, text.lower()))
             except ValueError:
                 self.info_string(f"searchmoves: {shown(text)} is not a legal move here, ignored")
         if not moves and any(board.legal_moves):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import chess.pgn
 
-from ..experts import find_stockfish, parse_expert_spec
+from ..experts import DEFAULT_MOVETIME_MS, find_stockfish, parse_expert_spec, stockfish_options
 from .books import opening_for
 from .gauntlet import GauntletConfig, Opponent, model_player_name
 from .match import HANG_TIMEOUT_S
@@ -45,14 +45,14 @@ def _opponent_engine(config: GauntletConfig, opponent: Opponent, tool: str) -> l
             return None
         settings = spec.settings
         if not any(k in settings for k in ("depth", "nodes", "movetime")):
-            limit = ["st=0.1"]  # an expert spec's default: 100 ms a move
+            limit = [f"st={_seconds(DEFAULT_MOVETIME_MS)}"]  # an expert spec's default
         else:
             limit = ["tc=inf"] if "movetime" not in settings else [f"st={_seconds(settings['movetime'])}"]
             limit += [f"{k}={settings[k]}" for k in ("depth", "nodes") if k in settings]
             if tool == "fastchess" and "depth" in settings:
                 limit = [x.replace("depth=", "plies=") for x in limit]
-    return [f"name={opponent.name}", f"cmd={find_stockfish(config.stockfish)}",
-            f"option.Skill Level={settings.get('skill', 20)}", "option.Threads=1", *limit]
+    options = [f"option.{name}={value}" for name, value in stockfish_options(settings).items()]
+    return [f"name={opponent.name}", f"cmd={find_stockfish(config.stockfish)}", *options, *limit]
 
 
 def _model_engine(config: GauntletConfig, model_index: int, temperature: float, tool: str) -> list[str]:

@@ -32,6 +32,7 @@ import chess.pgn
 from ..errors import TranscendError
 from ..experts import (ExpertError, ExpertSpec, find_stockfish, open_expert, parse_expert_spec, stockfish_limit,
                        stockfish_options)
+from ..files import write_text
 from .books import load_book, opening_for
 from .journal import Journal
 from .match import (
@@ -278,9 +279,8 @@ class _Slot:
         if key not in self.players:
             self.players[key] = self._open_opponent(opponent, seed)
         player = self.players[key]
-        rng = getattr(getattr(player, "expert", None), "rng", None)
-        if rng is not None:
-            rng.seed(seed)  # random and noisy experts replay the same choices on a replayed game
+        if isinstance(player, ExpertPlayer):
+            player.expert.new_game(seed)  # a replayed game (on --resume) replays the same choices
         return player
 
     def _open_opponent(self, opponent: Opponent, seed: int) -> Player:
@@ -320,7 +320,8 @@ class _Slot:
 
 def opponent_options(opponent: Opponent) -> str:
     if opponent.kind == "level":
-        return f"Skill Level={opponent.spec} Threads=1"
+        options = stockfish_options({"skill": int(opponent.spec)})
+        return " ".join(f"{name}={value}" for name, value in options.items())
     return opponent.spec
 
 
@@ -453,10 +454,8 @@ def _score_text_pgn(white_cp: int) -> str:
 
 
 def save_config(out_dir: Path, config: GauntletConfig) -> None:
-    path = out_dir / CONFIG_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"format_version": CONFIG_VERSION, "config": config.to_json()}, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(out_dir / CONFIG_FILE,
+               json.dumps({"format_version": CONFIG_VERSION, "config": config.to_json()}, indent=2) + "\n")
 
 
 def load_config(out_dir: Path) -> GauntletConfig | None:

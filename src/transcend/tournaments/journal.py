@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import TranscendError
+from ..files import write_text
 
 
 class JournalError(TranscendError):
@@ -54,10 +55,7 @@ class Journal:
 
     def open(self, records: list[dict]) -> None:
         """Start appending; ``games.pgn`` is first rewritten from ``records`` (atomically)."""
-        tmp = self.pgn_path.with_name(self.pgn_path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            _fsync_write(f, "".join(r["pgn"] for r in records))
-        os.replace(tmp, self.pgn_path)
+        write_text(self.pgn_path, "".join(r["pgn"] for r in records))
         self._records = open(self.records_path, "a", encoding="utf-8")
         self._pgn = open(self.pgn_path, "a", encoding="utf-8")
 

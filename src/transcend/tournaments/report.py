@@ -9,10 +9,10 @@ order-free maximum-likelihood Elo with a 95% interval.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..files import write_text
 from .gauntlet import GauntletConfig, schedule
 from .match import FAULT_KINDS
 from .ratings import elo_difference, glicko2_sequential, max_likelihood_elo, score_interval
@@ -101,9 +101,7 @@ def _count(items) -> dict[str, int]:
 
 def write_results(out_dir: Path, summary: dict) -> Path:
     path = out_dir / "results.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(summary, indent=2) + "\n")
     return path
 
 

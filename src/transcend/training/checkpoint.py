@@ -1,8 +1,6 @@
 """A run directory's files, written so that a kill at any moment leaves a usable run.
 
-Every file is written to a temporary name in the same directory, flushed and fsync'ed, then renamed
-over the old one (a rename is atomic), and the directory is fsync'ed: a reader sees the old file or the
-new one, never a torn one. ``checkpoint.pt`` is the truth for ``--resume``: it holds the step, the
+Every file is written whole or not at all (``transcend.files``). ``checkpoint.pt`` is the truth for ``--resume``: it holds the step, the
 weights, the optimizer state and both configs. The data position and random state need no saving:
 they are functions of (seed, step) (see ``loop.py``). ``model.safetensors`` is written after it; a kill
 in between leaves weights one checkpoint older, rewritten at the next checkpoint.
@@ -11,13 +9,12 @@ in between leaves weights one checkpoint older, rewritten at the next checkpoint
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..files import atomic_write, write_text
 from ..model import GPT, GPTConfig, save_weights
 from ..transcript import VOCAB
 from .config import TrainConfig, TrainingError
@@ -27,37 +24,6 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 LOG = "log.jsonl"
 CHECKPOINT_FORMAT = 1
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some systems cannot open a directory
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Have ``write`` fill a temporary file, make it durable, and rename it to ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_run_config(out_dir: Path, model_cfg: GPTConfig, train_cfg: TrainConfig, data_dir: Path) -> None:
@@ -76,8 +42,7 @@ def save_checkpoint(out_dir: Path, model: GPT, optimizer: torch.optim.Optimizer,
         "train_config": train_cfg.to_dict(),
     }
     atomic_write(out_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
-    # save_weights renames its own temporary file into place; we add the fsync around it.
-    atomic_write(out_dir / WEIGHTS, lambda tmp: save_weights(model, tmp))
+    save_weights(model, out_dir / WEIGHTS)
 
 
 def shape_difference(saved: GPTConfig, wanted: GPTConfig) -> str:
