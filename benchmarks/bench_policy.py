@@ -35,9 +35,10 @@ import torch
 from transcend.engine.policy import MovePolicy
 from transcend.engine.runtime import OnnxModel
 from transcend.export import export_onnx
-from transcend.model import GPT, preset
+from transcend.model import GPT
 from transcend.sampling import sample_move_text
 from transcend.torch_policy import TorchModel
+from transcend.training import preset
 from transcend.transcript import SPACE_ID
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -56,7 +57,7 @@ def board_at(ply: int) -> chess.Board:
 @pytest.fixture(scope="module", params=["tiny", "paper-50m"])
 def models(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = GPT(preset(request.param)).eval()
+    model = GPT(preset(request.param)[0]).eval()
     root = tmp_path_factory.mktemp(request.param)
     for quantize in ("none", "int8"):
         export_onnx(model, root / f"{quantize}.onnx", quantize=quantize)

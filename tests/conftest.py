@@ -134,15 +134,14 @@ def stockfish() -> str:
 def tiny_run(tmp_path_factory) -> Path:
     """A tiny model trained for 300 steps on random games: a real run directory."""
     from transcend.data import GameFilter, prepare
-    from transcend.model import preset
-    from transcend.training import TrainConfig, train
+    from transcend.training import TrainConfig, preset, train
 
     root = tmp_path_factory.mktemp("tiny")
     pgn = write_random_pgn(root / "games.pgn", 400)
     prepare([str(pgn)], root / "data", GameFilter(), val_fraction=0.05, progress=False)
     cfg = TrainConfig(batch_size=8, max_iters=300, warmup_iters=30, lr_decay_iters=300, eval_interval=150,
                       eval_iters=4, checkpoint_interval=150)
-    train(root / "data", root / "run", preset("tiny"), cfg, progress=False)
+    train(root / "data", root / "run", preset("tiny")[0], cfg, progress=False)
     return root / "run"
 
 

@@ -23,15 +23,14 @@ def synth_run(tmp_path_factory, stockfish):
     """A tiny run trained on 12 synth games between two noisy Stockfish experts."""
     from transcend.data import GameFilter, prepare
     from transcend.data.synth import SynthConfig, synth
-    from transcend.model import preset
-    from transcend.training import TrainConfig, train
+    from transcend.training import TrainConfig, preset, train
 
     root = tmp_path_factory.mktemp("card")
     synth(SynthConfig(experts=EXPERTS, games=12, max_plies=40), root / "experts.pgn", progress=False)
     prepare([str(root / "experts.pgn")], root / "data", GameFilter(), val_fraction=0.2, progress=False)
     cfg = TrainConfig(batch_size=2, max_iters=4, warmup_iters=1, lr_decay_iters=4, eval_interval=4, eval_iters=1,
                       checkpoint_interval=4, legal_prompts=2)
-    train(root / "data", root / "run", preset("tiny"), cfg, progress=False)
+    train(root / "data", root / "run", preset("tiny")[0], cfg, progress=False)
     return root
 
 

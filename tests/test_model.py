@@ -7,11 +7,12 @@ import torch
 
 from transcend.errors import TranscendError
 
-from transcend.model import GPT, GPTConfig, PRESETS, load_model, load_state, preset, save_weights
+from transcend.model import GPT, GPTConfig, load_model, load_state, save_weights
+from transcend.training import preset
 
 
 def test_paper_preset_has_the_papers_parameter_count():
-    cfg = preset("paper-50m")
+    cfg = preset("paper-50m")[0]
     assert (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.bias) == (16, 8, 512, 1023, False)
     model = GPT(cfg)
     assert model.num_params() == 50_888_704
@@ -49,7 +50,7 @@ def test_mismatched_weights_are_a_clear_error():
 
 def test_cached_forward_matches_full_forward():
     torch.manual_seed(0)
-    model = GPT(PRESETS["tiny"]).eval()
+    model = GPT(preset("tiny")[0]).eval()
     cfg = model.config
     x = torch.randint(0, 32, (1, 40))
     full, _ = model(x)

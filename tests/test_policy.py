@@ -41,11 +41,12 @@ def tiny_weights(tmp_path_factory) -> Path:
     """The tiny preset with seeded random weights (the trained fixture costs minutes under load)."""
     import torch
 
-    from transcend.model import GPT, preset, save_weights
+    from transcend.model import GPT, save_weights
+    from transcend.training import preset
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("policy") / "tiny.safetensors"
-    save_weights(GPT(preset("tiny")), path)
+    save_weights(GPT(preset("tiny")[0]), path)
     return path
 
 

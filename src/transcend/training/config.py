@@ -27,7 +27,6 @@ from typing import Any
 
 from ..errors import TranscendError
 from ..model import GPTConfig, ModelConfigError
-from ..model import preset as model_preset
 from ..transcript import VOCAB
 
 
@@ -101,14 +100,15 @@ PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
     # 4M steps, batch 125 x accumulation 4 of 1023 symbols, bf16, torch.compile, seed 1337. They ran
     # to 4M steps but evaluated the 100k-step checkpoint, so max_iters is 100k here.
     "paper-50m": (
-        model_preset("paper-50m"),
+        # 16 layers, 8 heads, width 512, block 1023, no bias, tied embeddings: 50,888,704 parameters.
+        GPTConfig(block_size=1023, n_layer=16, n_head=8, n_embd=512),
         TrainConfig(batch_size=125, grad_accum=4, learning_rate=3e-4, min_lr=3e-5, warmup_iters=2000,
                     lr_decay_iters=4_000_000, max_iters=100_000, eval_interval=1000, eval_iters=10,
                     log_interval=10, checkpoint_interval=1000, seed=1337, dtype="auto", compile=True,
                     legal_prompts=64),
     ),
     "small": (
-        model_preset("small"),
+        GPTConfig(block_size=1023, n_layer=8, n_head=8, n_embd=256),
         TrainConfig(batch_size=32, grad_accum=1, learning_rate=6e-4, min_lr=6e-5, warmup_iters=500,
                     lr_decay_iters=20_000, max_iters=20_000, eval_interval=500, eval_iters=20,
                     checkpoint_interval=500),
@@ -116,12 +116,12 @@ PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
     # The bundled model's recipe (docs/default-model.md): batch 8 x 1023, a high learning rate for a
     # small model, the value head's loss at a quarter weight; bf16 on a CPU that has it (dtype auto).
     "default-model": (
-        model_preset("default-model"),
+        GPTConfig(block_size=1023, n_layer=4, n_head=4, n_embd=128, value_head=True),
         TrainConfig(batch_size=8, grad_accum=1, learning_rate=2e-3, min_lr=2e-4, warmup_iters=100,
                     lr_decay_iters=2200, max_iters=2200, eval_interval=250, eval_iters=10, checkpoint_interval=100,
                     value_loss_weight=0.25, legal_prompts=64),
     ),
-    "tiny": (model_preset("tiny"), TrainConfig()),
+    "tiny": (GPTConfig(block_size=512, n_layer=2, n_head=4, n_embd=64), TrainConfig()),
 }
 
 
