@@ -6,7 +6,7 @@ built and exported here in a temporary directory. Runtimes, all on 2 threads (``
 
 * ``onnx-fp32``, ``onnx-int8``: ``MovePolicy`` on onnxruntime (the engine), the KV cache holding the
   game up to two plies earlier, as in a game: only the last two moves and the prefix tree are fed.
-* ``torch``: the same ``MovePolicy`` on the PyTorch path (``transcend.torch_policy``).
+* ``torch``: the same ``MovePolicy`` on the PyTorch path (``transcend.inference.torch_backend``).
 * ``paper``: the paper's sampler (``transcend.sampling``) with a full recompute of the transcript for
   every symbol, 10 symbols (the space is masked so every move costs the paper's maximum of 10
   forward passes, the figure its time a move is quoted for).
@@ -32,12 +32,12 @@ import numpy as np
 import pytest
 import torch
 
-from transcend.engine.policy import MovePolicy
-from transcend.engine.runtime import OnnxModel
+from transcend.inference.policy import MovePolicy
+from transcend.inference.runtime import OnnxModel
 from transcend.export import export_onnx
 from transcend.model import GPT
 from transcend.sampling import sample_move_text
-from transcend.torch_policy import TorchModel
+from transcend.inference.torch_backend import TorchModel
 from transcend.training import preset
 from transcend.transcript import SPACE_ID
 

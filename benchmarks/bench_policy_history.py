@@ -1,4 +1,4 @@
-"""How often, and how fast, a FEN's move history is reconstructed (``transcend.engine.history``).
+"""How often, and how fast, a FEN's move history is reconstructed (``transcend.inference.history``).
 
 The 300 opening-book positions of ``tests/fixtures/book.epd`` (random openings of 3 to 8 moves a side,
 with their move counters), each searched once with the engine's default bounds. Run (a few minutes):
@@ -16,7 +16,7 @@ from pathlib import Path
 import chess
 import numpy as np
 
-from transcend.engine import history
+from transcend.inference import history
 
 BOOK = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "book.epd"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import chess
 import numpy as np
 
-from transcend.engine.policy import MovePolicy
-from transcend.engine.runtime import OnnxModel
+from transcend.inference.policy import MovePolicy
+from transcend.inference.runtime import OnnxModel
 from transcend.export import export_onnx
 from transcend.model import load_model
 

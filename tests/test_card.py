@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from transcend.card import expert_strength_key, merge, synth_settings
-from transcend.engine.runtime import BUNDLED_MODEL, OnnxModel
+from transcend.inference.runtime import BUNDLED_MODEL, OnnxModel
 
 EXPERTS = ("eps=0.6+stockfish:nodes=1", "eps=0.2+stockfish:nodes=1")
 

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from transcend.engine.policy import MovePolicy, build_move_tree, game_prompt, log_softmax
-from transcend.engine.runtime import FORMAT_VERSION, OnnxModel
 from transcend.export import export_onnx, packed_transcript, verification_boards, verify
+from transcend.inference import contract
+from transcend.inference.contract import FORMAT_VERSION
+from transcend.inference.policy import MovePolicy, build_move_tree, game_prompt, log_softmax
+from transcend.inference.runtime import ModelError, OnnxModel
 from transcend.model import GPT, GPTConfig
 from transcend.transcript import encode
 
@@ -51,6 +53,34 @@ def test_export_of_a_nanogpt_checkpoint(nanogpt_ckpt, tmp_path):
     assert json.loads(meta["transcend.model_config"])["n_embd"] == 32 and meta["transcend.source"] == "ckpt.pt"
     names = [i.name for i in model.session.get_inputs()]
     assert names == ["tokens", "positions", "attn_mask", "past_key_0", "past_key_1", "past_value_0", "past_value_1"]
+    assert names == contract.input_names(2)
+    assert [o.name for o in model.session.get_outputs()] == contract.output_names(False)
+
+
+def test_the_runtime_finds_its_inputs_by_name(small_model, tmp_path):
+    """The graph's inputs in another order give the same step; a missing one is a ModelError."""
+    import onnx
+
+    path, shuffled, broken = tmp_path / "m.onnx", tmp_path / "shuffled.onnx", tmp_path / "broken.onnx"
+    export_onnx(small_model, path)
+    proto = onnx.load(str(path))
+    inputs = list(proto.graph.input)
+    del proto.graph.input[:]
+    proto.graph.input.extend(reversed(inputs))
+    onnx.save(proto, str(shuffled))
+    board = chess.Board()
+    for san in ("e4", "e5", "Nf3"):
+        board.push_san(san)
+    a, b = (MovePolicy(OnnxModel(p, provider="cpu")).score_legal_moves(board) for p in (path, shuffled))
+    assert np.array_equal(a.log_probs, b.log_probs)
+    renamed = {contract.past_value(1): "renamed"}
+    for value in proto.graph.input:
+        value.name = renamed.get(value.name, value.name)
+    for node in proto.graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+    onnx.save(proto, str(broken))
+    with pytest.raises(ModelError, match="lacks the input.* past_value_1"):
+        OnnxModel(broken, provider="cpu")
 
 
 def test_export_of_a_run_directory(small_model, tmp_path):

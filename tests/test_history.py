@@ -8,7 +8,7 @@ from pathlib import Path
 import chess
 import pytest
 
-from transcend.engine.history import position_key, reconstruct_history
+from transcend.inference.history import position_key, reconstruct_history
 
 BOOK = Path(__file__).parent / "fixtures" / "book.epd"
 

@@ -11,7 +11,7 @@ import chess
 import numpy as np
 import pytest
 
-from transcend.engine.policy import (
+from transcend.inference.policy import (
     MovePolicy,
     build_move_tree,
     choose_move,
@@ -19,7 +19,7 @@ from transcend.engine.policy import (
     game_prompt,
     log_softmax,
 )
-from transcend.engine.runtime import BUNDLED_MODEL, ModelError, OnnxModel
+from transcend.inference.runtime import BUNDLED_MODEL, ModelError, OnnxModel
 from transcend.transcript import SPACE_ID, encode
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -66,7 +66,7 @@ def onnx_model(tiny_model_onnx) -> OnnxModel:
 
 @pytest.fixture(scope="module")
 def torch_model(tiny_weights):
-    from transcend.torch_policy import TorchModel
+    from transcend.inference.torch_backend import TorchModel
 
     return TorchModel(tiny_weights, threads=1)
 

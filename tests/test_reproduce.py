@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from transcend.engine.runtime import OnnxModel
+from transcend.inference.runtime import OnnxModel
 from transcend.reproduce import SCALES, anchor_elo
 
 

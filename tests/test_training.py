@@ -364,8 +364,8 @@ def test_legal_move_rate_batches_exactly_like_one_prompt_at_a_time(dataset):
 @pytest.mark.slow
 def test_value_head_learns_and_the_engine_reads_it_for_the_side_to_move(dataset, tmp_path):
     """All games are won by White: the head must say 'win' with White to move and 'loss' with Black."""
-    from transcend.engine.policy import MovePolicy
-    from transcend.engine.runtime import OnnxModel
+    from transcend.inference.policy import MovePolicy
+    from transcend.inference.runtime import OnnxModel
     from transcend.export import export
 
     model = GPTConfig(block_size=128, n_layer=2, n_head=2, n_embd=32, value_head=True)

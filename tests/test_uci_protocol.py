@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transcend.engine.policy import MovePolicy
-from transcend.engine.runtime import OnnxModel
-from transcend.engine.think import cp_from_wdl, wdl_permille
+from transcend.inference.policy import MovePolicy
+from transcend.inference.runtime import OnnxModel
+from transcend.engine.scores import cp_from_wdl, wdl_permille
 from transcend.engine.uci_engine import UciEngine
 
 ENGINE = [sys.executable, "-m", "transcend.engine.uci"]

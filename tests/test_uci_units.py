@@ -9,7 +9,8 @@ import chess
 import numpy as np
 import pytest
 
-from transcend.engine.think import cp_from_wdl, temperature_at, wdl_permille
+from transcend.engine.scores import cp_from_wdl, wdl_permille
+from transcend.inference.choice import temperature_at
 from transcend.engine.timeman import CostTracker, GoParams, parse_go, time_limit
 from transcend.engine.uci_options import (
     OPTIONS,
@@ -119,12 +120,12 @@ def test_cost_tracker_gives_the_recent_median_and_forgets_when_skipped():
 
 
 def test_temperature_decays_linearly_to_the_floor():
-    settings = Settings(temperature=1.0, temperature_decay=10, temperature_floor=0.1)
+    settings = Settings(temperature=1.0, temperature_decay=10, temperature_floor=0.1).choice()
     assert temperature_at(0, settings) == 1.0
     assert temperature_at(5, settings) == pytest.approx(0.55)
     assert temperature_at(10, settings) == pytest.approx(0.1)
     assert temperature_at(300, settings) == pytest.approx(0.1)
-    assert temperature_at(300, Settings(temperature=0.7)) == 0.7  # no decay by default
+    assert temperature_at(300, Settings(temperature=0.7).choice()) == 0.7  # no decay by default
 
 
 def test_score_from_wdl_follows_the_documented_curve():

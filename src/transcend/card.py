@@ -28,7 +28,6 @@ from typing import Any
 
 from .errors import TranscendError
 
-CARD_KEY = "transcend.card"
 CARD_FORMAT = 1
 _SETTINGS_TAG = re.compile(rb'\[SynthSettings "([^"]*)"\]')
 

@@ -4,9 +4,9 @@ The graph is ``GPT.forward_cached``: new symbols on top of a KV cache, with expl
 explicit attention mask, so that the engine can score all legal moves as a prefix tree in one pass.
 It takes one past key and one past value input per layer and gives out only the keys and values of
 the symbols it was fed; attention over the past and over the new symbols is computed in two parts
-and never concatenates the cache, so a move costs no copy of the cache inside the graph (format 2,
-``engine.runtime``). Metadata properties carry the format version, the vocabulary, the model config
-and the quantization.
+and never concatenates the cache, so a move costs no copy of the cache inside the graph. The names of
+the inputs, outputs and metadata properties, and the format version, are ``inference.contract``'s
+(docs/formats.md describes them).
 
 ``--quantize int8`` is onnxruntime's dynamic quantization of the matrix products (for the CPU);
 ``--quantize fp16`` converts weights, activations and the cache to float16 (for CUDA).
@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .card import CARD_FORMAT, CARD_KEY, merge, read_card_file, run_card
-from .engine.runtime import FORMAT_VERSION
+from .card import CARD_FORMAT, merge, read_card_file, run_card
 from .errors import TranscendError
 from .files import atomic_write
+from .inference import contract
 from .model import GPT, load_model
 from .transcript import VOCAB, encode, transcript_from_sans
 
@@ -41,11 +41,6 @@ DEFAULT_TOLERANCE = {"none": 1e-3, "int8": 1.0, "fp16": 0.1}
 
 class ExportError(TranscendError):
     """An export that cannot be done or that failed its verification."""
-
-
-def input_names(n_layer: int) -> list[str]:
-    return (["tokens", "positions", "attn_mask"] + [f"past_key_{i}" for i in range(n_layer)]
-            + [f"past_value_{i}" for i in range(n_layer)])
 
 
 class OnnxStep(torch.nn.Module):
@@ -82,13 +77,13 @@ def export_onnx(model: GPT, out_path: Path, source: str = "", quantize: str = "n
         torch.ones(1, n_new, n_past + n_new, dtype=torch.bool),
         *past,
     )
-    names = input_names(cfg.n_layer)
-    outputs = ["logits", "new_keys", "new_values"] + (["wdl_logits"] if cfg.value_head else [])
-    dynamic = {"tokens": {0: "batch", 1: "new"}, "positions": {0: "batch", 1: "new"},
-               "attn_mask": {0: "batch", 1: "new", 2: "total"}, "logits": {0: "batch", 1: "new"},
-               "new_keys": {1: "batch", 3: "new"}, "new_values": {1: "batch", 3: "new"},
-               "wdl_logits": {0: "batch", 1: "new"}}
-    dynamic.update({name: {0: "batch", 2: "past"} for name in names[3:]})
+    names = contract.input_names(cfg.n_layer)
+    outputs = contract.output_names(cfg.value_head)
+    dynamic = {contract.TOKENS: {0: "batch", 1: "new"}, contract.POSITIONS: {0: "batch", 1: "new"},
+               contract.ATTN_MASK: {0: "batch", 1: "new", 2: "total"}, contract.LOGITS: {0: "batch", 1: "new"},
+               contract.NEW_KEYS: {1: "batch", 3: "new"}, contract.NEW_VALUES: {1: "batch", 3: "new"},
+               contract.WDL_LOGITS: {0: "batch", 1: "new"}}
+    dynamic.update({name: {0: "batch", 2: "past"} for name in contract.past_names(cfg.n_layer)})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
@@ -135,14 +130,14 @@ def write_metadata(proto, model_config: dict, source: str = "", quantize: str = 
                    card: dict | None = None) -> None:
     """Set transcend's metadata properties on an ONNX ModelProto (replacing any earlier ones)."""
     props = {
-        "transcend.format_version": FORMAT_VERSION,
-        "transcend.vocab": VOCAB,
-        "transcend.model_config": json.dumps(model_config),
-        "transcend.source": source,
-        "transcend.quantization": quantize,
+        contract.META_FORMAT_VERSION: contract.FORMAT_VERSION,
+        contract.META_VOCAB: VOCAB,
+        contract.META_MODEL_CONFIG: json.dumps(model_config),
+        contract.META_SOURCE: source,
+        contract.META_QUANTIZATION: quantize,
     }
     if card is not None:
-        props[CARD_KEY] = json.dumps(card)
+        props[contract.META_CARD] = json.dumps(card)
     keep = [p for p in proto.metadata_props if p.key not in props]
     del proto.metadata_props[:]
     proto.metadata_props.extend(keep)
@@ -223,9 +218,9 @@ def verify(
 
     One thread by default: PyTorch's thread pool slows down badly on a busy machine, and the
     comparison is about numbers, not speed."""
-    from .engine.policy import MovePolicy
-    from .engine.runtime import OnnxModel
-    from .torch_policy import TorchModel
+    from .inference.policy import MovePolicy
+    from .inference.runtime import OnnxModel
+    from .inference.torch_backend import TorchModel
 
     onnx_model = OnnxModel(onnx_path, provider=provider, threads=threads)
     torch_model = TorchModel(model, threads=threads)

@@ -19,7 +19,7 @@ def info_command(model: Path | None, as_json: bool) -> None:
     games its data came from, its training steps, tokens and validation loss, and the results
     measured with it (score, games and 95% interval against each opponent).
     """
-    from ..engine.runtime import BUNDLED_MODEL, OnnxModel
+    from ..inference.runtime import BUNDLED_MODEL, OnnxModel
 
     path = model or BUNDLED_MODEL
     info = OnnxModel(path, provider="cpu", threads=1).info

@@ -50,8 +50,8 @@ def policy_command(model, moves, fen, temperature, as_json, provider, threads) -
     nanoGPT ckpt.pt (run by PyTorch). The probability of a move is the product of the probabilities
     of its SAN symbols and of the space after it, given the game's transcript.
     """
-    from ..engine.policy import MovePolicy
-    from ..engine.runtime import BUNDLED_MODEL, OnnxModel
+    from ..inference.policy import MovePolicy
+    from ..inference.runtime import BUNDLED_MODEL, OnnxModel
     from ..sampling import temperature_softmax
 
     board = board_from(fen, moves)
@@ -59,7 +59,7 @@ def policy_command(model, moves, fen, temperature, as_json, provider, threads) -
     if model.suffix == ".onnx":
         policy = MovePolicy(OnnxModel(model, provider=provider, threads=threads))
     else:
-        from ..torch_policy import torch_move_policy
+        from ..inference.torch_backend import torch_move_policy
 
         policy = torch_move_policy(model, threads=threads)
     scores = policy.score_legal_moves(board)

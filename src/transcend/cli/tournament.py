@@ -94,7 +94,7 @@ def tournament_command(ctx: click.Context, out_dir: Path, concurrency: int, resu
 def build_config(models, temperatures, stockfish_levels, opponents, games, movetime, nodes, tc, protocol, anchors,
                  book, random_plies, max_moves, adjudicate_draw, adjudicate_resign, time_margin, sampling, seed,
                  stockfish):
-    from ..engine.runtime import BUNDLED_MODEL
+    from ..inference.runtime import BUNDLED_MODEL
     from ..experts import find_stockfish
     from ..tournaments import gauntlet as g
     from ..tournaments.match import DrawRule, GameRules, MoveLimit, ResignRule, TimeControl

@@ -25,11 +25,12 @@ from typing import BinaryIO
 import chess
 import numpy as np
 
+from ..inference.choice import Thought, predict_reply, think
+from ..inference.history import warm_up as warm_up_history_search
+from ..inference.policy import MovePolicy
+from ..inference.runtime import OnnxModel
 from ..transcript import parse_uci_move
-from .history import warm_up as warm_up_history_search
-from .policy import MovePolicy
-from .runtime import OnnxModel
-from .think import Thought, cp_from_wdl, predict_reply, think, wdl_permille
+from .scores import score_text
 from .timeman import CostTracker, GoParams, parse_go, time_limit
 from .uci import MAX_LINE_BYTES, RANDOM_MOVE_NOTE, Output, handshake, read_line
 from .uci_options import COMPATIBILITY_ONLY, OptionError, Settings, find_option, shown
@@ -426,7 +427,8 @@ class UciEngine:
                 with search.cond:
                     search.evaluating = True
                 start = time.perf_counter()
-                thought = think(policy, search.board, search.settings, search.searchmoves, self.rng)
+                thought = think(policy, search.board, search.settings.choice(), search.searchmoves, self.rng,
+                                want_scores=search.settings.multipv > 1)
                 costs.add(time.perf_counter() - start)
                 with search.cond:
                     search.thought, search.thought_done = thought, True
@@ -496,33 +498,18 @@ class UciEngine:
         if settings.multipv > 1 and scores is not None:
             ranked = scores.ranked()[: settings.multipv]
             for k, (move, _, _) in enumerate(ranked, start=1):
-                score = self._score(board, move, wdl, settings.show_wdl)
+                score = score_text(board, move, wdl, settings.show_wdl)
                 lines.append(f"info depth 1 seldepth 1 multipv {k} {score} {stats} pv {move.uci()}")
             listing = ", ".join(f"{k}. {move.uci()} {p:.1%}" for k, (move, _, p) in enumerate(ranked, start=1))
             lines.append(f"info string most probable moves: {listing}")
         else:
             pv = thought.move.uci() + (f" {search.ponder_move.uci()}" if search.ponder_move is not None else "")
-            score = self._score(board, thought.move, wdl, settings.show_wdl)
+            score = score_text(board, thought.move, wdl, settings.show_wdl)
             lines.append(f"info depth 1 seldepth 1 multipv 1 {score} {stats} pv {pv}")
         probability = thought.probability(thought.move)
         chance = f", probability {probability:.1%}" if probability is not None else ""
         lines.append(f"info string played {thought.move.uci()}{chance}, temperature {thought.temperature:g}")
         return lines
-
-    @staticmethod
-    def _score(board: chess.Board, move: chess.Move, wdl: np.ndarray | None, show_wdl: bool) -> str:
-        """``score mate 1`` for a move that mates at once, else the value head's score (cp 0 without one)."""
-        board.push(move)
-        mates = board.is_checkmate()
-        board.pop()
-        if mates:
-            return "score mate 1" + (" wdl 1000 0 0" if show_wdl else "")
-        if wdl is None:
-            return "score cp 0"
-        text = f"score cp {cp_from_wdl(wdl)}"
-        if show_wdl:
-            text += " wdl {} {} {}".format(*wdl_permille(wdl))
-        return text
 
     def _report_load_error(self, loaded: Loaded) -> None:
         usable = self.loader.usable(loaded)

@@ -12,9 +12,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TranscendError
+
+if TYPE_CHECKING:
+    from ..inference.choice import MoveChoice
 
 EMPTY = "<empty>"
 """How a UCI string option shows (and may be set to) the empty string, as Stockfish does."""
@@ -49,8 +52,14 @@ class Settings:
     hash: int = 16
     syzygy_path: str = ""
 
+    def choice(self) -> MoveChoice:
+        """The options that decide how a move is picked."""
+        from ..inference.choice import MoveChoice  # not at the top: this module must stay light (see uci.py)
+
+        return MoveChoice(self.temperature, self.temperature_decay, self.temperature_floor, self.sampling, self.top_k)
+
     def model_path(self) -> Path:
-        from .runtime import BUNDLED_MODEL  # not at the top: this module must stay light (see uci.py)
+        from ..inference.runtime import BUNDLED_MODEL  # not at the top: this module must stay light (see uci.py)
 
         return BUNDLED_MODEL if self.model == BUNDLED else Path(self.model)
 

@@ -481,7 +481,7 @@ def check_models(config: GauntletConfig) -> dict[str, bool]:
 
     Returns whether each model has a value head: only then do its reported scores mean something.
     """
-    from ..engine.runtime import OnnxModel
+    from ..inference.runtime import OnnxModel
 
     return {m.path: OnnxModel(m.path, provider="cpu").info.has_value_head for m in config.models}
 

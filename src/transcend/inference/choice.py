@@ -1,56 +1,46 @@
-"""What the engine plays in a position, and the score it shows for it.
+"""The move to play in a position: the model's probabilities under a temperature schedule.
 
-The move choice itself belongs to the engine core (``MovePolicy``, ``choose_move``); this module applies
-the UCI options around it: the temperature schedule, TopK, ``searchmoves``, token mode, the reply to
-ponder on, and the score derived from the model's value head.
+``MovePolicy`` gives the probabilities (or, in ``token`` mode, a sampled move); this module applies the
+choice around it: the temperature schedule, TopK, a restriction to some moves (UCI's ``searchmoves``),
+token mode's fallback, and the reply to ponder on. What to apply is a ``MoveChoice``, so the UCI
+engine, and anything else that plays the model, picks moves by the same rules.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import chess
 import numpy as np
 
 from .policy import MovePolicy, MoveScores, choose_move
-from .uci_options import Settings
-
-LICHESS_CP_SCALE = 0.00368208
-"""lichess's win-probability curve: expected score = 1 / (1 + exp(-0.00368208 * cp)) for the side to move."""
-EXPECTED_SCORE_CLIP = 0.001
-"""Expected scores are clipped to [0.001, 0.999] before the mapping, so |cp| <= 1876."""
 
 
-def temperature_at(ply: int, settings: Settings) -> float:
+@dataclass(frozen=True)
+class MoveChoice:
+    """How a move is picked from the model's probabilities (the UCI options of the same names)."""
+
+    temperature: float
+    temperature_decay: int = 0
+    """Plies over which the temperature moves linearly to ``temperature_floor``; 0: no decay."""
+    temperature_floor: float = 0.0
+    sampling: str = "move"
+    """``move``: sample among the legal moves by their exact probability; ``token``: the paper's sampler."""
+    top_k: int = 0
+    """Sample only among the K most probable moves; 0: all."""
+
+
+def temperature_at(ply: int, choice: MoveChoice) -> float:
     """The temperature at ``ply`` (0 = White's first move; a FEN's move counters give its ply).
 
-    Without decay it is ``Temperature``; with ``TemperatureDecay = N`` it moves linearly from
-    ``Temperature`` at ply 0 to ``TemperatureFloor`` at ply N and stays there (like lc0's TempDecayMoves,
+    Without decay it is ``temperature``; with ``temperature_decay = N`` it moves linearly from
+    ``temperature`` at ply 0 to ``temperature_floor`` at ply N and stays there (like lc0's TempDecayMoves,
     which decays to 0; here the end point is the floor).
     """
-    if settings.temperature_decay <= 0:
-        return settings.temperature
-    progress = min(ply / settings.temperature_decay, 1.0)
-    return settings.temperature + (settings.temperature_floor - settings.temperature) * progress
-
-
-def cp_from_wdl(wdl: np.ndarray) -> int:
-    """Centipawns for the side to move from the value head's (win, draw, loss) probabilities.
-
-    The expected score E = W + D/2 is put through the inverse of lichess's win-probability curve,
-    ``cp = ln(E / (1 - E)) / 0.00368208`` (E = 0.5 gives 0, E = 0.75 gives +298).
-    """
-    expected = float(wdl[0] + wdl[1] / 2)
-    expected = min(max(expected, EXPECTED_SCORE_CLIP), 1 - EXPECTED_SCORE_CLIP)
-    return round(math.log(expected / (1 - expected)) / LICHESS_CP_SCALE)
-
-
-def wdl_permille(wdl: np.ndarray) -> tuple[int, int, int]:
-    """(win, draw, loss) in permille, summing to exactly 1000."""
-    win, loss = round(float(wdl[0]) * 1000), round(float(wdl[2]) * 1000)
-    win, loss = min(max(win, 0), 1000), min(max(loss, 0), 1000 - max(win, 0))
-    return win, 1000 - win - loss, loss
+    if choice.temperature_decay <= 0:
+        return choice.temperature
+    progress = min(ply / choice.temperature_decay, 1.0)
+    return choice.temperature + (choice.temperature_floor - choice.temperature) * progress
 
 
 def restrict(scores: MoveScores, keep: list[int] | np.ndarray) -> MoveScores:
@@ -70,7 +60,7 @@ class Thought:
     """The candidate moves (all legal ones, or the searchmoves) with their probabilities and the value
     head's output; None in token mode when nothing needed them."""
     notes: list[str] = field(default_factory=list)
-    """What the GUI should be told in ``info string`` lines."""
+    """Remarks on how the move was chosen (the UCI engine shows them in ``info string`` lines)."""
 
     def probability(self, move: chess.Move) -> float | None:
         if self.scores is None or move not in self.scores.moves:
@@ -78,23 +68,24 @@ class Thought:
         return float(np.exp(self.scores.log_probs[self.scores.moves.index(move)]))
 
 
-def think(policy: MovePolicy, board: chess.Board, settings: Settings, searchmoves: list[chess.Move] | None,
-          rng: np.random.Generator) -> Thought:
-    """The move to play on ``board`` (which must have a legal move) under ``settings``.
+def think(policy: MovePolicy, board: chess.Board, choice: MoveChoice, searchmoves: list[chess.Move] | None,
+          rng: np.random.Generator, want_scores: bool = False) -> Thought:
+    """The move to play on ``board`` (which must have a legal move) under ``choice``.
 
     ``searchmoves`` limits the choice to those moves. TopK keeps the K most probable candidates in
     ``move`` mode. In ``token`` mode the model writes a move symbol by symbol as in the paper; a move
-    outside ``searchmoves`` is then replaced by a ``move``-mode choice among them.
+    outside ``searchmoves`` is then replaced by a ``move``-mode choice among them. ``want_scores``: score
+    every candidate even in ``token`` mode (to show several of them).
     """
-    temperature = temperature_at(board.ply(), settings)
+    temperature = temperature_at(board.ply(), choice)
     notes: list[str] = []
-    needs_scores = (settings.sampling == "move" or searchmoves is not None or settings.multipv > 1
+    needs_scores = (choice.sampling == "move" or searchmoves is not None or want_scores
                     or policy.model.info.has_value_head)
     scores = policy.score_legal_moves(board) if needs_scores else None
     if scores is not None and searchmoves is not None:
         scores = restrict(scores, [i for i, m in enumerate(scores.moves) if m in searchmoves])
 
-    if settings.sampling == "token":
+    if choice.sampling == "token":
         sampled = policy.token_move(board, temperature, rng)
         notes.append(f"token mode: {sampled.illegal_attempts} illegal attempt(s)"
                      + (", fell back to move mode" if sampled.fell_back else ""))
@@ -103,8 +94,8 @@ def think(policy: MovePolicy, board: chess.Board, settings: Settings, searchmove
         notes.append(f"token mode sampled {sampled.move.uci()}, not among searchmoves: chose in move mode")
 
     candidates = scores
-    if settings.top_k and settings.top_k < len(scores.moves):
-        candidates = restrict(scores, np.argsort(-scores.log_probs, kind="stable")[: settings.top_k])
+    if choice.top_k and choice.top_k < len(scores.moves):
+        candidates = restrict(scores, np.argsort(-scores.log_probs, kind="stable")[: choice.top_k])
     return Thought(choose_move(candidates, temperature, rng), temperature, scores, notes)
 
 

@@ -1,6 +1,6 @@
 """Move probabilities with PyTorch instead of onnxruntime: for tests, and for users without onnxruntime.
 
-``TorchModel`` has the interface of ``engine.runtime.OnnxModel`` (``info``, ``empty_cache``, ``step``)
+``TorchModel`` has the interface of ``runtime.OnnxModel`` (``info``, ``empty_cache``, ``step``)
 and runs the very forward that the export traces (``GPT.forward_cached``), so ``MovePolicy(TorchModel(..))``
 builds the same prefix tree, keeps the same KV cache and gives the same probabilities as the ONNX path.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .engine.policy import MovePolicy
-from .engine.runtime import ModelInfo, StepOutput, empty_cache, model_info
-from .model import GPT, load_model
+from ..model import GPT, load_model
+from .policy import MovePolicy
+from .runtime import ModelInfo, StepOutput, empty_cache, model_info
 
 
 class TorchModel:

@@ -1,4 +1,4 @@
-"""Move choice from the model (DESIGN section 5): exact move probabilities, and the paper's sampler.
+"""The model's move probabilities (docs/formats.md, "Move probabilities"), and the paper's sampler.
 
 ``move`` mode: P(move) is the product of the probabilities of its SAN symbols and of the space that
 follows, given the game's transcript. All legal moves are scored in one forward pass: their SAN strings
@@ -11,7 +11,7 @@ the last one; it is rebuilt (from the longest common prefix) when the position i
 retried up to 5 times when the text is not a legal move, then ``move`` mode.
 
 The model is anything with ``info``, ``empty_cache()`` and ``step()`` like ``runtime.OnnxModel``; the
-PyTorch path (``transcend.torch_policy.TorchModel``) plugs in here, so both share this code.
+PyTorch path (``torch_backend.TorchModel``) plugs in here, so both share this code.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ MAX_SETTLED_ROOTS = 256
 
 
 class StepModel(Protocol):
-    """What the policy needs from a model: ``runtime.OnnxModel`` or ``torch_policy.TorchModel``."""
+    """What the policy needs from a model: ``runtime.OnnxModel`` or ``torch_backend.TorchModel``."""
 
     info: ModelInfo
 

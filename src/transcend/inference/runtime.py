@@ -1,6 +1,7 @@
 """The exported ONNX model on onnxruntime: loading, validation of its metadata, one cached step.
 
-Never imports torch: the UCI engine must start in well under half a second.
+The file's inputs, outputs and metadata are those of ``contract``, found by name. Never imports torch:
+the UCI engine must start in well under half a second.
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..card import CARD_KEY
 from ..errors import TranscendError
 from ..transcript import VOCAB
+from . import contract
+from .contract import FORMAT_VERSION, READABLE_FORMATS
 
-FORMAT_VERSION = "2"
-"""Format 2: one past key and one past value input per layer, and only the new symbols' keys and
-values out (the caller appends them), so the cache is never copied inside the graph."""
-READABLE_FORMATS = ("1", "2")
-"""Format 1 (stacked past, whole present out) is still read: early exports and the interim bundled model."""
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default.onnx"
 
 
@@ -120,15 +117,19 @@ class OnnxModel:
         self.path = path
         self.info = _read_info(path, self.session.get_modelmeta().custom_metadata_map)
         self.output_names = [o.name for o in self.session.get_outputs()]
-        inputs = self.session.get_inputs()
-        self.cache_dtype = np.float16 if inputs[3].type == "tensor(float16)" else np.float32
-        n = self.info.n_layer
+        inputs = {i.name: i for i in self.session.get_inputs()}
         if self.info.format_version == "1":
             self._past_names: list[str] = []
+            wanted = [contract.V1_PAST_KEYS, contract.V1_PAST_VALUES]
         else:
-            self._past_names = [i.name for i in inputs[3 : 3 + 2 * n]]
-            if len(self._past_names) != 2 * n:
-                raise ModelError(f"{path}: expected {2 * n} past key/value inputs, found {len(self._past_names)}")
+            self._past_names = contract.past_names(self.info.n_layer)
+            wanted = self._past_names
+        missing = [name for name in [contract.TOKENS, contract.POSITIONS, contract.ATTN_MASK, *wanted]
+                   if name not in inputs]
+        if missing:
+            raise ModelError(f"{path}: the model lacks the input(s) {', '.join(missing)} of format "
+                             f"{self.info.format_version}")
+        self.cache_dtype = np.float16 if inputs[wanted[0]].type == "tensor(float16)" else np.float32
 
     @property
     def providers(self) -> list[str]:
@@ -153,26 +154,27 @@ class OnnxModel:
         and values of the T new symbols only.
         """
         feed = {
-            "tokens": np.ascontiguousarray(tokens, dtype=np.int64),
-            "positions": np.ascontiguousarray(positions, dtype=np.int64),
-            "attn_mask": np.ascontiguousarray(attn_mask, dtype=bool),
+            contract.TOKENS: np.ascontiguousarray(tokens, dtype=np.int64),
+            contract.POSITIONS: np.ascontiguousarray(positions, dtype=np.int64),
+            contract.ATTN_MASK: np.ascontiguousarray(attn_mask, dtype=bool),
         }
         n = self.info.n_layer
         if self._past_names:
             for name, array in zip(self._past_names, [*past_keys, *past_values]):
                 feed[name] = np.ascontiguousarray(array, dtype=self.cache_dtype)
         else:  # format 1: stacked past in, whole present out
-            feed["past_keys"] = np.ascontiguousarray(np.stack(past_keys[:n]), dtype=self.cache_dtype)
-            feed["past_values"] = np.ascontiguousarray(np.stack(past_values[:n]), dtype=self.cache_dtype)
+            feed[contract.V1_PAST_KEYS] = np.ascontiguousarray(np.stack(past_keys[:n]), dtype=self.cache_dtype)
+            feed[contract.V1_PAST_VALUES] = np.ascontiguousarray(np.stack(past_values[:n]), dtype=self.cache_dtype)
         named = dict(zip(self.output_names, self.session.run(None, feed)))
         if self._past_names:
-            keys, values = named["new_keys"], named["new_values"]
+            keys, values = named[contract.NEW_KEYS], named[contract.NEW_VALUES]
         else:
-            past = feed["past_keys"].shape[3]
-            keys, values = named["present_keys"][:, :, :, past:], named["present_values"][:, :, :, past:]
-        wdl = named.get("wdl_logits")
+            past = feed[contract.V1_PAST_KEYS].shape[3]
+            keys = named[contract.V1_PRESENT_KEYS][:, :, :, past:]
+            values = named[contract.V1_PRESENT_VALUES][:, :, :, past:]
+        wdl = named.get(contract.WDL_LOGITS)
         return StepOutput(
-            logits=named["logits"].astype(np.float32, copy=False),
+            logits=named[contract.LOGITS].astype(np.float32, copy=False),
             new_keys=keys,
             new_values=values,
             wdl_logits=None if wdl is None else wdl.astype(np.float32, copy=False),
@@ -180,22 +182,22 @@ class OnnxModel:
 
 
 def _read_info(path: Path, meta: dict[str, str]) -> ModelInfo:
-    version = meta.get("transcend.format_version")
+    version = meta.get(contract.META_FORMAT_VERSION)
     if version is None:
         raise ModelError(f"{path}: not a transcend model (no transcend metadata)")
     if version not in READABLE_FORMATS:
         raise ModelError(
             f"{path}: model format {version}, this engine reads formats {', '.join(READABLE_FORMATS)}"
         )
-    if meta.get("transcend.vocab") != VOCAB:
+    if meta.get(contract.META_VOCAB) != VOCAB:
         raise ModelError(f"{path}: the model's vocabulary differs from the transcript vocabulary")
     try:
-        config = json.loads(meta["transcend.model_config"])
-        info = model_info(config, version, meta.get("transcend.quantization", "none"))
+        config = json.loads(meta[contract.META_MODEL_CONFIG])
+        info = model_info(config, version, meta.get(contract.META_QUANTIZATION, "none"))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"{path}: broken model config in the metadata ({exc})") from None
     try:
-        card = json.loads(meta.get(CARD_KEY, "{}"))
+        card = json.loads(meta.get(contract.META_CARD, "{}"))
     except ValueError:
         raise ModelError(f"{path}: broken model card in the metadata") from None
     return dataclasses.replace(info, card=card if isinstance(card, dict) else {})
