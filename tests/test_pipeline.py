@@ -94,7 +94,7 @@ def test_uciok_within_half_a_second(tiny_onnx):
 
 
 def test_engine_never_imports_torch():
-    code = ("import sys, transcend.engine.uci, transcend.inference.policy, transcend.inference.runtime; "
+    code = ("import sys, transcend.uci.engine, transcend.uci.main, transcend.inference.policy, transcend.inference.runtime; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

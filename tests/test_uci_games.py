@@ -10,7 +10,7 @@ import chess
 import chess.engine
 import pytest
 
-ENGINE = [sys.executable, "-m", "transcend.engine.uci"]
+ENGINE = [sys.executable, "-m", "transcend.uci"]
 INCREMENT = 0.01
 
 

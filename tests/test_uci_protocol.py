@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from transcend.inference.policy import MovePolicy
 from transcend.inference.runtime import OnnxModel
-from transcend.engine.scores import cp_from_wdl, wdl_permille
-from transcend.engine.uci_engine import UciEngine
+from transcend.uci.scores import cp_from_wdl, wdl_permille
+from transcend.uci.engine import UciEngine
 
-ENGINE = [sys.executable, "-m", "transcend.engine.uci"]
+ENGINE = [sys.executable, "-m", "transcend.uci"]
 FOOLS_MATE = "rnb1kbnr/pppp1ppp/8/4p3/6Pq/5P2/PPPPP2P/RNBQKBNR w KQkq - 1 3"
 TIMEOUT = 30.0
 
@@ -333,9 +333,9 @@ def test_quit_stops_a_search_which_still_answers(uci):
 def test_the_engine_never_imports_torch_even_while_playing(tiny_onnx):
     code = f"""
 import io, sys
-from transcend.engine.uci import Output
-from transcend.engine.uci_engine import UciEngine
-from transcend.engine.uci_options import Settings
+from transcend.uci.protocol import Output
+from transcend.uci.engine import UciEngine
+from transcend.uci.options import Settings
 out = io.BytesIO()
 engine = UciEngine(Settings(model={str(tiny_onnx)!r}, sampling="token", multipv=2), Output(out, sys.exit))
 engine.run(io.BytesIO(b"uci\\nisready\\nposition startpos moves e2e4\\ngo depth 1\\n"))

@@ -9,10 +9,10 @@ import chess
 import numpy as np
 import pytest
 
-from transcend.engine.scores import cp_from_wdl, wdl_permille
+from transcend.uci.scores import cp_from_wdl, wdl_permille
 from transcend.inference.choice import temperature_at
-from transcend.engine.timeman import CostTracker, GoParams, parse_go, time_limit
-from transcend.engine.uci_options import (
+from transcend.uci.timeman import CostTracker, GoParams, parse_go, time_limit
+from transcend.uci.options import (
     OPTIONS,
     OptionError,
     Settings,

@@ -58,7 +58,7 @@ PAPER_LEVELS = (1, 3, 5)
 PAPER_GAMES = 100
 PAPER_MOVETIME_MS = 100
 PAPER_MAX_MOVES = 90
-MODEL_ENGINE = (sys.executable, "-m", "transcend.engine.uci")
+MODEL_ENGINE = (sys.executable, "-m", "transcend.uci")
 """How the model is played: the ``transcend-uci`` engine of this very installation."""
 
 
@@ -75,7 +75,7 @@ class ModelEntry:
 @dataclass(frozen=True)
 class Opponent:
     """``level``: Stockfish at a skill level under the gauntlet's time control; ``expert``: an expert
-    spec (DESIGN section 2) with its own limits; ``uci``: any UCI engine under the gauntlet's limits."""
+    spec (docs/formats.md) with its own limits; ``uci``: any UCI engine under the gauntlet's limits."""
 
     name: str
     kind: str

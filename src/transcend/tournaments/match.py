@@ -26,7 +26,7 @@ from typing import Protocol
 import chess
 import chess.engine
 
-from ..engine.uci import RANDOM_MOVE_NOTE
+from ..uci.protocol import RANDOM_MOVE_NOTE
 from ..errors import TranscendError
 from ..experts import Expert, ExpertCrashed, ExpertError
 

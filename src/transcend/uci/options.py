@@ -1,5 +1,6 @@
 """The options of ``transcend-uci``: one table gives the UCI ``option`` lines, validates ``setoption``
-values and builds the command-line flags, so the protocol and the command line cannot drift apart.
+values, builds the command-line flags and says what a new value sets off (``Effect``), so the
+protocol, the command line and the engine cannot drift apart.
 
 Numbers that are not integers (temperatures) are ``type string`` options: python-chess reads a spin
 default with ``int()`` and cutechess only takes integer spins.
@@ -8,6 +9,7 @@ default with ``int()`` and cutechess only takes integer spins.
 from __future__ import annotations
 
 import argparse
+import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,6 +31,21 @@ bundled file is called ``default.onnx``."""
 
 class OptionError(TranscendError):
     """A ``setoption`` or command-line value that the engine does not accept."""
+
+
+class Effect(enum.Enum):
+    """What the engine does when ``setoption`` changes an option, beyond keeping the new value."""
+
+    NONE = "none"
+    """Nothing: the value is read when it is needed (at the next ``go``)."""
+    RESEED = "reseed"
+    """New random generators from the seed."""
+    REOPEN_LOG = "reopen log"
+    """Close the log file and open the new one."""
+    RELOAD_MODEL = "reload model"
+    """Load the model again in the background, when the value differs from the old one."""
+    UNUSED = "unused"
+    """Accepted for GUI compatibility only (a word about it in ``debug on``)."""
 
 
 @dataclass(frozen=True)
@@ -54,12 +71,12 @@ class Settings:
 
     def choice(self) -> MoveChoice:
         """The options that decide how a move is picked."""
-        from ..inference.choice import MoveChoice  # not at the top: this module must stay light (see uci.py)
+        from ..inference.choice import MoveChoice  # not at the top: this module must stay light (see main.py)
 
         return MoveChoice(self.temperature, self.temperature_decay, self.temperature_floor, self.sampling, self.top_k)
 
     def model_path(self) -> Path:
-        from ..inference.runtime import BUNDLED_MODEL  # not at the top: this module must stay light (see uci.py)
+        from ..inference.runtime import BUNDLED_MODEL  # not at the top: this module must stay light (see main.py)
 
         return BUNDLED_MODEL if self.model == BUNDLED else Path(self.model)
 
@@ -82,6 +99,8 @@ class OptionSpec:
     """For string options: turns the text into the value, raising OptionError."""
     metavar: str | None = None
     """How ``--help`` names the flag's argument."""
+    effect: Effect = Effect.NONE
+    """What a new value sets off in the engine."""
 
     def parse(self, text: str) -> Any:
         """The value for ``text`` (a ``setoption`` value or a flag's argument); OptionError if invalid."""
@@ -186,30 +205,29 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("TopK", "top_k", "spin", "sample only among the K most probable moves (0: all)",
                "--top-k", 0, 256, metavar="K"),
     OptionSpec("Seed", "seed", "spin", "random seed for reproducible games (-1: a fresh one)", "--seed",
-               -1, 2**31 - 1, metavar="N"),
+               -1, 2**31 - 1, metavar="N", effect=Effect.RESEED),
     OptionSpec("MultiPV", "multipv", "spin", "report the N most probable moves with their probabilities",
                "--multipv", 1, 256, metavar="N"),
     OptionSpec("Model", "model", "string", f"exported .onnx model ({BUNDLED}: the one shipped with the package)",
-               "--model", convert=_model_path, metavar="PATH"),
+               "--model", convert=_model_path, metavar="PATH", effect=Effect.RELOAD_MODEL),
     OptionSpec("Provider", "provider", "combo", "onnxruntime device: auto (CUDA when usable), cuda or cpu",
-               "--provider", choices=("auto", "cuda", "cpu")),
+               "--provider", choices=("auto", "cuda", "cpu"), effect=Effect.RELOAD_MODEL),
     OptionSpec("Threads", "threads", "spin", "onnxruntime CPU threads (0: onnxruntime's choice)", "--threads",
-               0, 256, metavar="N"),
+               0, 256, metavar="N", effect=Effect.RELOAD_MODEL),
     OptionSpec("LogFile", "log_file", "string", "append every line read and written to this file",
-               "--log-file", convert=_log_file, metavar="PATH"),
+               "--log-file", convert=_log_file, metavar="PATH", effect=Effect.REOPEN_LOG),
     OptionSpec("Move Overhead", "move_overhead", "spin",
                "milliseconds kept back on every move for the GUI's and the network's delays", "--move-overhead",
                0, 5000, metavar="MS"),
     OptionSpec("Ponder", "ponder", "check", "guess the opponent's reply (bestmove ... ponder ...)"),
     OptionSpec("UCI_ShowWDL", "show_wdl", "check", "add win/draw/loss permille to the score (value-head models)",
                "--show-wdl"),
+    # Declared so that GUIs and lichess-bot's default configuration start unedited.
     OptionSpec("Hash", "hash", "spin", "accepted for GUI compatibility; the engine keeps no hash table", None,
-               1, 1 << 20),
-    OptionSpec("SyzygyPath", "syzygy_path", "string", "accepted for GUI compatibility; tablebases are not used"),
+               1, 1 << 20, effect=Effect.UNUSED),
+    OptionSpec("SyzygyPath", "syzygy_path", "string", "accepted for GUI compatibility; tablebases are not used",
+               effect=Effect.UNUSED),
 )
-
-COMPATIBILITY_ONLY = {"hash", "syzygy_path"}
-"""Options declared so that GUIs and lichess-bot's default configuration start unedited; unused."""
 
 _BY_NAME = {spec.name.lower(): spec for spec in OPTIONS}
 

@@ -1,11 +1,12 @@
-"""The UCI engine behind ``transcend-uci``: commands, searches on threads, and the model loader.
+"""The UCI engine behind ``transcend-uci``: its commands, and its searches on threads.
 
 Threads. The main thread reads stdin (as bytes, decoded leniently) and answers at once, ``isready``
 included while a search runs. Each ``go`` gets a controller thread that waits for the model's answer,
 ``stop``, ``ponderhit`` or the time limit, and writes exactly one ``bestmove``. The model runs on a think
 thread (one evaluation at a time, under a lock), so an evaluation that overruns the time limit never
-holds up the answer. The ONNX session is loaded in the background after ``uciok`` (and again when
-Model, Provider or Threads change); ``isready`` waits for it. The process never imports torch.
+holds up the answer. A search's progress is one ``Phase``, which only moves forward. The ONNX session
+is loaded in the background (``loader``) after ``uciok`` (and again when Model, Provider or Threads
+change); ``isready`` waits for it. The process never imports torch.
 
 Every malformed command is explained in an ``info string`` and leaves the engine in a sane state; a
 closed stdout ends the process quietly.
@@ -13,12 +14,13 @@ closed stdout ends the process quietly.
 
 from __future__ import annotations
 
+import enum
 import random
 import re
 import threading
 import time
 import traceback
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -26,14 +28,12 @@ import chess
 import numpy as np
 
 from ..inference.choice import Thought, predict_reply, think
-from ..inference.history import warm_up as warm_up_history_search
-from ..inference.policy import MovePolicy
-from ..inference.runtime import OnnxModel
 from ..transcript import parse_uci_move
+from .loader import Loaded, ModelLoader
+from .options import Effect, OptionError, OptionSpec, Settings, find_option, shown
+from .protocol import MAX_LINE_BYTES, RANDOM_MOVE_NOTE, Output, handshake, read_line
 from .scores import score_text
-from .timeman import CostTracker, GoParams, parse_go, time_limit
-from .uci import MAX_LINE_BYTES, RANDOM_MOVE_NOTE, Output, handshake, read_line
-from .uci_options import COMPATIBILITY_ONLY, OptionError, Settings, find_option, shown
+from .timeman import GoParams, parse_go, time_limit
 
 STOP_GRACE = 0.25
 """Seconds a stopped search waits for an evaluation already running before it answers without it."""
@@ -42,69 +42,37 @@ HISTORY_SHARE = 0.5
 FEN start may take, once per game; past it, the game is played from the fallback transcript."""
 
 
-@dataclass(eq=False)
-class Loaded:
-    """One model load: its result, and how long its evaluations take."""
+class Phase(enum.Enum):
+    """Where a search stands. It only moves forward, and an answered search stays answered."""
 
-    key: tuple[str, str, int]
-    done: threading.Event = field(default_factory=threading.Event)
-    policy: MovePolicy | None = None
-    error: str | None = None
-    costs: dict[str, CostTracker] = field(default_factory=lambda: defaultdict(CostTracker))
-    """By sampling mode: token mode costs several times what move mode does."""
-    announced: bool = False
+    WAITING = "waiting"
+    """For the model: its loading, the evaluation lock, the history search of a FEN start."""
+    EVALUATING = "evaluating"
+    """The model is choosing the move."""
+    PREDICTING = "predicting"
+    """The move is chosen; the reply to ponder on is being predicted (Ponder on)."""
+    READY = "ready"
+    """Everything the answer needs is known, or the search failed (``Search.failure``)."""
+    ANSWERED = "answered"
+    """``bestmove`` has been written."""
 
 
-class ModelLoader:
-    """Loads models on background threads; the latest request is the one that counts, and when it
-    fails the last model that did load stays in use."""
+@dataclass(frozen=True)
+class Command:
+    """One input line's command: its arguments as words and as the text after the command word."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._current: Loaded | None = None
-        self._last_good: Loaded | None = None
-
-    def request(self, settings: Settings) -> None:
-        key = (str(settings.model_path()), settings.provider, settings.threads)
-        with self._lock:
-            if self._current is not None and self._current.key == key:
-                return
-            self._current = Loaded(key)
-            threading.Thread(target=self._load, args=(self._current,), daemon=True).start()
-
-    def wait(self) -> Loaded:
-        """The latest requested load, once it has finished."""
-        while True:
-            with self._lock:
-                current = self._current
-            if current is None:
-                raise RuntimeError("ModelLoader.wait() before any request()")
-            current.done.wait()
-            if current is self._current:
-                return current
-
-    def usable(self, loaded: Loaded) -> Loaded | None:
-        """``loaded`` if it worked, else the last load that did (None if none ever did)."""
-        return loaded if loaded.policy is not None else self._last_good
-
-    def _load(self, loaded: Loaded) -> None:
-        path, provider, threads = loaded.key
-        try:
-            policy = MovePolicy(OnnxModel(path, provider=provider, threads=threads))
-            policy.score_legal_moves(chess.Board())  # warm-up: the first run allocates, later ones are faster
-            warm_up_history_search()
-            loaded.policy = policy
-            with self._lock:
-                self._last_good = loaded
-        except Exception as exc:  # ModelError, or onnxruntime failing on a model it accepted
-            loaded.error = " ".join(str(exc).split()) or type(exc).__name__
-        finally:
-            loaded.done.set()
+    args: list[str]
+    rest: str
+    received: float
+    """When the line was read (``time.perf_counter()``)."""
 
 
 @dataclass(eq=False)
 class Search:
-    """One ``go``: the position and settings it was given, and what has happened to it since."""
+    """One ``go``: the position and settings it was given, and what has happened to it since.
+
+    ``stopped`` and ``ponderhit_at`` are what the GUI said; ``phase`` is how far the search got.
+    """
 
     board: chess.Board
     go: GoParams
@@ -113,17 +81,25 @@ class Search:
     received: float
     limit: float | None
     cond: threading.Condition = field(default_factory=threading.Condition)
+    phase: Phase = Phase.WAITING
     stopped: bool = False
     ponderhit_at: float | None = None
     thought: Thought | None = None
-    thought_done: bool = False
     ponder_move: chess.Move | None = None
-    ponder_done: bool = False
     failure: str | None = None
-    evaluating: bool = False
-    answered: bool = False
     loaded: Loaded | None = None
     controller: threading.Thread | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.phase is Phase.ANSWERED
+
+    def advance(self, phase: Phase) -> None:
+        """Move on to ``phase`` and wake the controller; an answered search keeps its phase."""
+        with self.cond:
+            if self.phase is not Phase.ANSWERED:
+                self.phase = phase
+            self.cond.notify_all()
 
     def waiting(self) -> bool:
         """Whether it must wait for ``stop`` (infinite) or ``ponderhit`` (ponder) before answering."""
@@ -138,7 +114,7 @@ class Search:
 
 
 class UciEngine:
-    """The engine's state between commands, and the handling of each command (``cmd_*``)."""
+    """The engine's state between commands, and the handling of each command (``COMMANDS``)."""
 
     def __init__(self, settings: Settings, output: Output) -> None:
         self.settings = settings
@@ -165,9 +141,6 @@ class UciEngine:
         self.fallback_rng = random.Random(seed)
 
     # -- input ----------------------------------------------------------------------------------------
-    COMMANDS = ("uci", "debug", "isready", "setoption", "register", "ucinewgame", "position", "go", "stop",
-                "ponderhit", "quit")
-
     def run(self, stream: BinaryIO, first: bytes | None = None) -> None:
         """Handle ``first`` (a line already read), then read and handle commands until ``quit`` or the
         end of input."""
@@ -206,54 +179,53 @@ class UciEngine:
             self.info_string("empty line ignored")
             return True
         for index, word in enumerate(words):
-            command = word.group().lower()
-            if command in self.COMMANDS:
+            name = word.group().lower()
+            if name in self.COMMANDS:
                 break
         else:
             self.info_string(f"unknown command {shown(words[0].group())}; commands: {', '.join(self.COMMANDS)}")
             return True
         if index:
             skipped = " ".join(w.group() for w in words[:index])
-            self.info_string(f"ignored unknown token(s) {shown(skipped)} before '{command}'")
-        args = [w.group() for w in words[index + 1 :]]
-        rest = line[word.end() :].strip()
-        if command == "quit":
-            return False
-        if command == "setoption":
-            self.cmd_setoption(rest)
-        elif command == "go":
-            self.cmd_go(args, received)
-        else:
-            getattr(self, f"cmd_{command}")(args)
-        return True
+            self.info_string(f"ignored unknown token(s) {shown(skipped)} before '{name}'")
+        command = Command([w.group() for w in words[index + 1 :]], line[word.end() :].strip(), received)
+        self.COMMANDS[name](self, command)
+        return name != "quit"
 
     # -- commands -------------------------------------------------------------------------------------
-    def cmd_uci(self, args: list[str]) -> None:
+    def cmd_uci(self, command: Command) -> None:
         for line in handshake(self.settings):
             self.send(line)
         self.start_loading()
 
-    def cmd_debug(self, args: list[str]) -> None:
+    def cmd_debug(self, command: Command) -> None:
+        args = command.args
         if len(args) == 1 and args[0].lower() in ("on", "off"):
             self.debug = args[0].lower() == "on"
         else:
             self.info_string("debug takes 'on' or 'off'")
 
-    def cmd_isready(self, args: list[str]) -> None:
+    def cmd_isready(self, command: Command) -> None:
         self.start_loading()
         loaded = self.loader.wait()
         if loaded.error:
             self._report_load_error(loaded)
         self.send("readyok")
 
-    def cmd_register(self, args: list[str]) -> None:
+    def cmd_register(self, command: Command) -> None:
         self.info_string("no registration is needed")
 
-    def cmd_ucinewgame(self, args: list[str]) -> None:
+    def cmd_ucinewgame(self, command: Command) -> None:
         self.board = chess.Board()
         self._new_game = True
 
-    def cmd_stop(self, args: list[str]) -> None:
+    def cmd_stop(self, command: Command) -> None:
+        self._stop()
+
+    def cmd_quit(self, command: Command) -> None:
+        """Nothing to do here: the caller stops reading and shuts the engine down (``run``)."""
+
+    def _stop(self) -> None:
         search = self.search
         if search is None or search.answered:
             if self.debug:
@@ -263,7 +235,7 @@ class UciEngine:
             search.stopped = True
             search.cond.notify_all()
 
-    def cmd_ponderhit(self, args: list[str]) -> None:
+    def cmd_ponderhit(self, command: Command) -> None:
         search = self.search
         if search is None or search.answered or not search.go.ponder or search.ponderhit_at is not None:
             if self.debug:
@@ -273,8 +245,9 @@ class UciEngine:
             search.ponderhit_at = time.perf_counter()
             search.cond.notify_all()
 
-    def cmd_setoption(self, text: str) -> None:
-        match = re.fullmatch(r"name\s+(.+?)(?:\s+(value)(?:\s+(.*))?)?", text, flags=re.IGNORECASE | re.DOTALL)
+    def cmd_setoption(self, command: Command) -> None:
+        match = re.fullmatch(r"name\s+(.+?)(?:\s+(value)(?:\s+(.*))?)?", command.rest,
+                             flags=re.IGNORECASE | re.DOTALL)
         if not match:
             self.info_string("setoption needs: setoption name <name> value <value>")
             return
@@ -289,16 +262,22 @@ class UciEngine:
             return
         old = self.settings
         self.settings = replace(old, **{spec.field: parsed})
-        if spec.field == "seed":
-            self._seed_generators()
-        elif spec.field == "log_file":
-            self.output.set_log(parsed)
-        elif spec.field in ("model", "provider", "threads") and self.settings != old:
-            self.start_loading()
-        elif spec.field in COMPATIBILITY_ONLY and self.debug:  # not a mistake: no word unless asked
-            self.info_string(f"{spec.name} is accepted for GUI compatibility and not used by this engine")
+        self._take_effect(spec, changed=self.settings != old)
 
-    def cmd_position(self, args: list[str]) -> None:
+    def _take_effect(self, spec: OptionSpec, changed: bool) -> None:
+        """Do what a new value of ``spec`` calls for (``OptionSpec.effect``) beyond storing it."""
+        match spec.effect:
+            case Effect.RESEED:
+                self._seed_generators()
+            case Effect.REOPEN_LOG:
+                self.output.set_log(self.settings.log_file)
+            case Effect.RELOAD_MODEL if changed:
+                self.start_loading()
+            case Effect.UNUSED if self.debug:  # not a mistake: no word unless asked
+                self.info_string(f"{spec.name} is accepted for GUI compatibility and not used by this engine")
+
+    def cmd_position(self, command: Command) -> None:
+        args = command.args
         if not args or args[0].lower() not in ("startpos", "fen"):
             self.info_string("position ignored: it needs 'startpos' or 'fen <FEN>' (then optionally 'moves ...')")
             return
@@ -331,13 +310,13 @@ class UciEngine:
             board.push(move)
         self.board = board
 
-    def cmd_go(self, args: list[str], received: float) -> None:
-        go, problems = parse_go(args)
+    def cmd_go(self, command: Command) -> None:
+        go, problems = parse_go(command.args)
         for problem in problems:
             self.info_string(problem)
         if self.search is not None and not self.search.answered and not self.search.stopped:
             self.info_string("go while searching: the running search answers first")
-            self.cmd_stop([])
+            self._stop()
         self._finish_search()
         board = self.board.copy()
         searchmoves = self._searchmoves(board, go.searchmoves) if go.searchmoves else None
@@ -346,10 +325,17 @@ class UciEngine:
         if self.debug:
             self.info_string(f"time limit {'none' if limit is None else f'{limit * 1000:.0f} ms'}")
         self.start_loading()
-        search = Search(board, go, settings, searchmoves, received, limit)
+        search = Search(board, go, settings, searchmoves, command.received, limit)
         search.controller = threading.Thread(target=self._control, args=(search,), daemon=True)
         self.search = search
         search.controller.start()
+
+    COMMANDS: dict[str, Callable[[UciEngine, Command], None]] = {
+        "uci": cmd_uci, "debug": cmd_debug, "isready": cmd_isready, "setoption": cmd_setoption,
+        "register": cmd_register, "ucinewgame": cmd_ucinewgame, "position": cmd_position, "go": cmd_go,
+        "stop": cmd_stop, "ponderhit": cmd_ponderhit, "quit": cmd_quit,
+    }
+    """The handler of each command; an unknown command's note lists them in this order."""
 
     def _searchmoves(self, board: chess.Board, texts: tuple[str, ...]) -> list[chess.Move] | None:
         moves = []
@@ -382,18 +368,17 @@ class UciEngine:
                 now = time.perf_counter()
                 if search.stopped:
                     grace_end = now + STOP_GRACE if grace_end is None else grace_end
-                    if search.thought_done or not search.evaluating or now >= grace_end:
+                    if search.phase is not Phase.EVALUATING or now >= grace_end:
                         break
                     search.cond.wait(grace_end - now)
                     continue
-                ready = search.thought_done and (search.ponder_done or not search.settings.ponder)
-                if ready and not search.waiting():
+                if search.phase is Phase.READY and not search.waiting():
                     break
                 remaining = search.remaining()
                 if remaining is not None and remaining <= 0:
                     break
                 search.cond.wait(remaining)
-            search.answered = True
+            search.phase = Phase.ANSWERED
         self._answer(search)
 
     def _think(self, search: Search) -> None:
@@ -424,34 +409,29 @@ class UciEngine:
                     self._publish(search, failure=f"no time for the model: it takes about {estimate * 1000:.0f} ms "
                                                   f"and {max(remaining, 0) * 1000:.0f} ms are left")
                     return
-                with search.cond:
-                    search.evaluating = True
+                search.advance(Phase.EVALUATING)
                 start = time.perf_counter()
                 thought = think(policy, search.board, search.settings.choice(), search.searchmoves, self.rng,
                                 want_scores=search.settings.multipv > 1)
                 costs.add(time.perf_counter() - start)
-                with search.cond:
-                    search.thought, search.thought_done = thought, True
-                    search.cond.notify_all()
+                search.thought = thought
+                search.advance(Phase.PREDICTING if search.settings.ponder else Phase.READY)
                 if not search.settings.ponder:
                     return
                 remaining = search.remaining()
                 reply = None
                 if remaining is None or remaining > (usable.costs["move"].estimate() or 0.0):
                     reply = predict_reply(policy, search.board, thought.move)
-                with search.cond:
-                    search.ponder_move, search.ponder_done = reply, True
-                    search.cond.notify_all()
+                search.ponder_move = reply
+                search.advance(Phase.READY)
         except Exception as exc:
             self.output.log_note(traceback.format_exc())
             self._publish(search, failure=f"internal error ({type(exc).__name__}: {exc})")
 
     @staticmethod
     def _publish(search: Search, failure: str | None) -> None:
-        with search.cond:
-            search.failure = failure
-            search.thought_done = search.ponder_done = True
-            search.cond.notify_all()
+        search.failure = failure
+        search.advance(Phase.READY)
 
     def _answer(self, search: Search) -> None:
         board = search.board
@@ -522,6 +502,6 @@ class UciEngine:
         pondering one is stopped."""
         search = self.search
         if search is not None and not search.answered and (stop or search.waiting()):
-            self.cmd_stop([])
+            self._stop()
         self._finish_search(timeout=None if not stop else 5)
         self.output.close()
