@@ -203,17 +203,50 @@ def train(
             backend="nccl" if torch_device.type == "cuda" else "gloo", rank=dist.rank, world_size=dist.world
         )
     try:
-        return _run(data_dir, out_dir, model_config, cfg, torch_device, dist, train_split, val_split, state, progress)
+        run = set_up(model_config, cfg, torch_device, dist, train_split, val_split, state)
+        del state
+        return train_loop(run, data_dir, out_dir, progress)
     finally:
         if dist.world > 1:
             torch.distributed.destroy_process_group()
 
 
-def _run(data_dir: Path, out_dir: Path, model_cfg: GPTConfig, cfg: TrainConfig, device: torch.device,
-         dist: Distributed, train_split: Split, val_split: Split, state: dict[str, Any] | None,
-         progress: bool) -> dict[str, Any]:
-    from tqdm import tqdm
+@dataclass
+class Run:
+    """What a run's steps need, set up once by ``set_up``; ``step`` counts the optimizer steps done."""
 
+    model_cfg: GPTConfig
+    cfg: TrainConfig
+    device: torch.device
+    dist: Distributed
+    model: GPT
+    optimizer: torch.optim.AdamW
+    objective: torch.nn.Module
+    """The model with its loss (``evaluate.Objective``), compiled and wrapped in DDP when asked."""
+    autocast: contextlib.AbstractContextManager
+    reducer: Reducer
+    train_split: Split
+    val_split: Split
+    prompts: list[str]
+    """Validation prompts for the legal-move rate (none when ``legal_prompts`` is 0)."""
+    step: int
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.cfg.batch_size * self.cfg.grad_accum * self.model_cfg.block_size
+
+    def to_device(self, a: np.ndarray | None) -> torch.Tensor | None:
+        if a is None:
+            return None
+        t = torch.from_numpy(a)
+        if self.device.type == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
+
+def set_up(model_cfg: GPTConfig, cfg: TrainConfig, device: torch.device, dist: Distributed, train_split: Split,
+           val_split: Split, state: dict[str, Any] | None) -> Run:
+    """The model (from ``state``, a checkpoint, when resuming), its optimizer, objective and the rest."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -226,7 +259,6 @@ def _run(data_dir: Path, out_dir: Path, model_cfg: GPTConfig, cfg: TrainConfig, 
         load_state(model, state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
-        del state
     objective: torch.nn.Module = Objective(model, cfg.value_loss_weight)
     if cfg.compile:
         objective = torch.compile(objective)
@@ -234,99 +266,141 @@ def _run(data_dir: Path, out_dir: Path, model_cfg: GPTConfig, cfg: TrainConfig, 
         objective = torch.nn.parallel.DistributedDataParallel(
             objective, device_ids=[device.index] if device.type == "cuda" else None
         )
+    prompts = legal_prompts(val_split, cfg.legal_prompts, model_cfg.block_size, cfg.seed) if cfg.legal_prompts else []
+    return Run(model_cfg, cfg, device, dist, model, optimizer, objective, autocast_context(cfg, device),
+               Reducer(dist.rank, dist.world), train_split, val_split, prompts, step)
 
-    autocast = autocast_context(cfg, device)
-    reducer = Reducer(dist.rank, dist.world)
-    with_values = model_cfg.value_head
-    block = model_cfg.block_size
+
+def train_step(run: Run) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """One optimizer step over ``grad_accum`` micro-batches (this process's share of them).
+
+    Returns the learning rate and this process's mean language-model and value losses (tensors on
+    the device, so that a step does not wait for them).
+    """
+    cfg, dist, step = run.cfg, run.dist, run.step
+    lr = learning_rate(step, cfg)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    torch.manual_seed(_step_seed(cfg.seed, step, dist.rank))
     micro_steps = cfg.grad_accum // dist.world
-    tokens_per_step = cfg.batch_size * cfg.grad_accum * block
-    n_params = model.num_params(non_embedding=True)
-    prompts = legal_prompts(val_split, cfg.legal_prompts, block, cfg.seed) if cfg.legal_prompts else []
+    lm_sum = torch.zeros((), device=run.device)
+    value_sum = torch.zeros((), device=run.device)
+    for m in range(micro_steps):
+        rng = np.random.default_rng([cfg.seed, 0, step, m * dist.world + dist.rank])
+        batch = sample_batch(run.train_split, cfg.batch_size, run.model_cfg.block_size, rng, run.model_cfg.value_head)
+        if dist.world > 1:  # gradients are exchanged once, after the last micro-batch
+            run.objective.require_backward_grad_sync = m == micro_steps - 1
+        with run.autocast:
+            total, lm_loss, value_loss = run.objective(run.to_device(batch.x), run.to_device(batch.y),
+                                                       run.to_device(batch.value))
+        (total / micro_steps).backward()
+        lm_sum += lm_loss.detach() / micro_steps
+        if value_loss is not None:
+            value_sum += value_loss.detach() / micro_steps
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.step += 1
+    return lr, lm_sum, value_sum
 
-    if dist.main:
+
+def evaluate(run: Run) -> dict[str, float]:
+    """Validation loss (and value metrics), and the legal-move rate of sampled moves, over all processes."""
+    cfg = run.cfg
+    out = validation_metrics(run.model, run.val_split, cfg.batch_size, cfg.eval_iters, cfg.seed, run.device,
+                             run.autocast, run.reducer)
+    if run.prompts:
+        out["legal_move_rate"] = legal_move_rate(run.model, run.prompts, cfg.legal_temperature, cfg.seed, run.device,
+                                                 run.autocast, run.reducer)
+    return {k: round(v, 5) for k, v in out.items()}
+
+
+def log_record(run: Run, lr: float, losses: list[float], tokens_per_s: float, evaluating: bool) -> dict[str, Any]:
+    """One line of ``log.jsonl``: ``losses`` are the losses summed over the processes."""
+    world = run.dist.world
+    n_params = run.model.num_params(non_embedding=True)
+    record = {"step": run.step, "loss": round(losses[0] / world, 5), "lr": lr,
+              "tokens_per_s": round(tokens_per_s, 1),
+              "mfu": float(f"{mfu(run.model_cfg, n_params, tokens_per_s / world, run.cfg.peak_flops):.4g}")}
+    if run.model_cfg.value_head:
+        record["train_value_loss"] = round(losses[1] / world, 5)
+    if evaluating:
+        record.update(evaluate(run))
+    return record
+
+
+class _Speed:
+    """Tokens a second since the last log line, not counting the time spent writing checkpoints."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.restart()
+
+    def restart(self) -> None:
+        self.since, self.since_step, self.excluded = time.perf_counter(), self.run.step, 0.0
+
+    def exclude(self, seconds: float) -> None:
+        self.excluded += seconds
+
+    def tokens_per_s(self) -> float:
+        elapsed = time.perf_counter() - self.since - self.excluded
+        return self.run.tokens_per_step * (self.run.step - self.since_step) / max(elapsed, 1e-9)
+
+
+def _agree_to_stop(run: Run, requested: bool) -> bool:
+    """Whether any process was asked to stop: under DDP every process must stop at the same step."""
+    if run.dist.world == 1:
+        return requested
+    flag = torch.tensor([float(requested)], device=run.device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def train_loop(run: Run, data_dir: Path, out_dir: Path, progress: bool) -> dict[str, Any]:
+    """Train ``run`` to ``max_iters`` steps, logging, evaluating and checkpointing on the way."""
+    from tqdm import tqdm
+
+    cfg, main = run.cfg, run.dist.main
+    # The run directory: its config, and a log that ends at the step the run starts from.
+    records: list[dict[str, Any]] = []
+    if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_run_config(out_dir, model_cfg, cfg, data_dir)
-        records = truncate_log(out_dir, step)
-    else:
-        records = []
-    record: dict[str, Any] = records[-1] if records else {"step": step}
-
-    def to_device(a: np.ndarray | None) -> torch.Tensor | None:
-        if a is None:
-            return None
-        t = torch.from_numpy(a)
-        if device.type == "cuda":
-            return t.pin_memory().to(device, non_blocking=True)
-        return t
-
-    def evaluate() -> dict[str, float]:
-        out = validation_metrics(model, val_split, cfg.batch_size, cfg.eval_iters, cfg.seed, device, autocast, reducer)
-        if prompts:
-            out["legal_move_rate"] = legal_move_rate(model, prompts, cfg.legal_temperature, cfg.seed, device,
-                                                     autocast, reducer)
-        return {k: round(v, 5) for k, v in out.items()}
-
-    log = open(out_dir / LOG, "a") if dist.main else None
-    bar = tqdm(total=cfg.max_iters, initial=step, disable=None if (progress and dist.main) else True,
+        write_run_config(out_dir, run.model_cfg, cfg, data_dir)
+        records = truncate_log(out_dir, run.step)
+    record: dict[str, Any] = records[-1] if records else {"step": run.step}
+    log = open(out_dir / LOG, "a") if main else None
+    bar = tqdm(total=cfg.max_iters, initial=run.step, disable=None if (progress and main) else True,
                desc="train", unit="step", dynamic_ncols=True)
     try:
         with _StopRequest() as stop:
-            model.train()
-            last_log_time, last_log_step, excluded = time.perf_counter(), step, 0.0
-            while step < cfg.max_iters:
-                lr = learning_rate(step, cfg)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                torch.manual_seed(_step_seed(cfg.seed, step, dist.rank))
-                lm_sum = torch.zeros((), device=device)
-                value_sum = torch.zeros((), device=device)
-                for m in range(micro_steps):
-                    rng = np.random.default_rng([cfg.seed, 0, step, m * dist.world + dist.rank])
-                    batch = sample_batch(train_split, cfg.batch_size, block, rng, with_values)
-                    if dist.world > 1:
-                        objective.require_backward_grad_sync = m == micro_steps - 1
-                    with autocast:
-                        total, lm_loss, value_loss = objective(to_device(batch.x), to_device(batch.y),
-                                                               to_device(batch.value))
-                    (total / micro_steps).backward()
-                    lm_sum += lm_loss.detach() / micro_steps
-                    if value_loss is not None:
-                        value_sum += value_loss.detach() / micro_steps
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
+            run.model.train()
+            speed = _Speed(run)
+            while run.step < cfg.max_iters:
+                # One optimizer step.
+                lr, lm_loss, value_loss = train_step(run)
                 bar.update(1)
+                last = run.step == cfg.max_iters
+                stop.requested = _agree_to_stop(run, stop.requested)
 
-                last = step == cfg.max_iters
-                if dist.world > 1:  # every process must agree to stop at the same step
-                    flag = torch.tensor([float(stop.requested)], device=device)
-                    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-                    stop.requested = bool(flag.item())
-                evaluating = step % cfg.eval_interval == 0 or last
-                if step % cfg.log_interval == 0 or evaluating or stop.requested:
-                    losses = reducer.sum([lm_sum.item(), value_sum.item()], device)
-                    elapsed = time.perf_counter() - last_log_time - excluded
-                    tokens_per_s = tokens_per_step * (step - last_log_step) / max(elapsed, 1e-9)
-                    record = {"step": step, "loss": round(losses[0] / dist.world, 5), "lr": lr,
-                              "tokens_per_s": round(tokens_per_s, 1),
-                              "mfu": float(f"{mfu(model_cfg, n_params, tokens_per_s / dist.world, cfg.peak_flops):.4g}")}
-                    if with_values:
-                        record["train_value_loss"] = round(losses[1] / dist.world, 5)
-                    if evaluating:
-                        record.update(evaluate())
+                # Log every log_interval steps, with an evaluation every eval_interval steps and at the end.
+                evaluating = run.step % cfg.eval_interval == 0 or last
+                if run.step % cfg.log_interval == 0 or evaluating or stop.requested:
+                    losses = run.reducer.sum([lm_loss.item(), value_loss.item()], run.device)
+                    tokens_per_s = speed.tokens_per_s()  # after the losses: .item() waits for the device
+                    record = log_record(run, lr, losses, tokens_per_s, evaluating)
                     if log is not None:
                         log.write(json.dumps(record) + "\n")
                         log.flush()
                     bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tokens_per_s:.0f}",
                                     **({"val": f"{record['val_loss']:.3f}"} if "val_loss" in record else {}))
-                    last_log_time, last_log_step, excluded = time.perf_counter(), step, 0.0
-                if dist.main and (step % cfg.checkpoint_interval == 0 or last or stop.requested):
+                    speed.restart()
+
+                # Checkpoint every checkpoint_interval steps, at the end, and before stopping.
+                if main and (run.step % cfg.checkpoint_interval == 0 or last or stop.requested):
                     t0 = time.perf_counter()
-                    save_checkpoint(out_dir, model, optimizer, step, model_cfg, cfg)
-                    excluded += time.perf_counter() - t0
+                    save_checkpoint(out_dir, run.model, run.optimizer, run.step, run.model_cfg, cfg)
+                    speed.exclude(time.perf_counter() - t0)
                 if stop.requested:
                     raise KeyboardInterrupt
     finally:
