@@ -1,6 +1,6 @@
 """Experts of known strength: Stockfish at a skill level or search limit, random play, and noise.
 
-Spec grammar (DESIGN section 2), used by ``data synth`` and by tournaments:
+Spec grammar (docs/formats.md, "Expert specs"), used by ``data synth`` and by tournaments:
 
     spec      := "eps=" FLOAT "+" spec | "random" | "stockfish" [":" setting ("," setting)*]
     setting   := skill=0..20 | depth=N | nodes=N | movetime=MS

@@ -1,4 +1,4 @@
-"""The paper's move sampler: symbol by symbol at temperature T until a space (DESIGN section 5, ``token``).
+"""The paper's move sampler: symbol by symbol at temperature T until a space (``token`` sampling, docs/formats.md).
 
 The paper's evaluation prompts the model with the transcript so far (``;1.e4 e5 2.``), samples up to
 10 symbols one at a time at temperature T, and takes the text up to the first space as the move;

@@ -5,7 +5,7 @@ filtered and encoded (``parse_chunk``) in this process or in a pool of workers; 
 written in chunk order, so the output does not depend on ``workers``. Memory stays flat: a few
 chunks in flight, the per-game index streamed to a raw file and given its ``.npy`` header at the end.
 
-Outputs (DESIGN section 2, and README "Data"): ``train.bin`` / ``val.bin`` (uint8 symbol ids, every
+Outputs (docs/formats.md, "Datasets", and README "Data"): ``train.bin`` / ``val.bin`` (uint8 symbol ids, every
 game starting with ``;``), ``train_games.npy`` / ``val_games.npy`` (one INDEX_DTYPE row per game),
 ``meta.json``. Everything is written to ``*.tmp`` files and renamed at the end, ``meta.json`` last:
 a directory without ``meta.json`` is not a dataset, so an interrupted run never leaves one that looks

@@ -2,7 +2,7 @@
 
 Glicko-2 follows Glickman, "Example of the Glicko-2 system" (2013): ratings on the Glicko scale are
 mapped to ``mu = (r - 1500) / 173.7178`` and ``phi = RD / 173.7178``; the new volatility is found with
-the Illinois algorithm. The paper's protocol (PAPER.md, Evaluation protocol) rates each model and
+the Illinois algorithm. The paper's protocol (docs/protocol.md) rates each model and
 temperature once over all its games, each game its own rating period, against Stockfish levels with
 fixed anchor ratings and RD 0, starting from 1500 / RD 500 / volatility 0.06 with system constant 0.5.
 Because that is sequential, the result depends on the order of the games; the maximum-likelihood Elo

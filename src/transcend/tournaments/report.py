@@ -1,6 +1,6 @@
 """From the journal's game records to ``results.json`` and the table printed on the terminal.
 
-Ratings (DESIGN section 6) are per model and temperature, over its games against anchored opponents
+Ratings (docs/protocol.md, "Ratings") are per model and temperature, over its games against anchored opponents
 (Stockfish levels with an anchor, ``--opponent SPEC@ELO``): Glicko-2 the paper's way, each game its
 own rating period in schedule order (opponent by opponent, as the paper played them), and the
 order-free maximum-likelihood Elo with a 95% interval.

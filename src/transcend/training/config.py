@@ -95,7 +95,7 @@ class TrainConfig:
 
 
 PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
-    # The paper's 50M ChessFormer recipe (PAPER.md; the authors' config/50M_1000.json): AdamW 0.9/0.95,
+    # The paper's 50M ChessFormer recipe (docs/protocol.md; the authors' config/50M_1000.json): AdamW 0.9/0.95,
     # weight decay 0.1 on matrices, clip 1.0, lr 3e-4 with 2000 warm-up steps and a cosine to 3e-5 over
     # 4M steps, batch 125 x accumulation 4 of 1023 symbols, bf16, torch.compile, seed 1337. They ran
     # to 4M steps but evaluated the 100k-step checkpoint, so max_iters is 100k here.
