@@ -15,7 +15,7 @@ import chess.engine
 import pytest
 
 from transcend.inference.runtime import BUNDLED_MODEL
-from transcend.tournaments.gauntlet import MODEL_ENGINE
+from transcend.tournaments.players import MODEL_ENGINE
 from transcend.tournaments.match import EnginePlayer, GameRules, MoveLimit, play_game
 from transcend.tournaments.ratings import glicko2_sequential, max_likelihood_elo
 

@@ -8,7 +8,7 @@ import pytest
 
 from transcend.experts import ExpertError, open_expert
 from transcend.tournaments.books import BookError, load_book, opening_for
-from transcend.tournaments.gauntlet import TournamentError, model_entries, parse_opponent
+from transcend.tournaments.config import TournamentError, model_entries, parse_opponent
 from transcend.tournaments.match import (
     DrawRule,
     EnginePlayer,

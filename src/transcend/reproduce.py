@@ -209,7 +209,7 @@ def stage_export(plan: Plan, run: Path, report: Report) -> Path:
 def gauntlet_config(plan: Plan, model: Path, anchors: dict[str, float]):
     """The tournament of a scale: the experts (anchored), the random mover (Elo 0), Stockfish levels."""
     from .experts import find_stockfish
-    from .tournaments import gauntlet as g
+    from .tournaments import config as g
     from .tournaments.match import GameRules, MoveLimit
     from .tournaments.ratings import parse_anchors
 
@@ -220,7 +220,7 @@ def gauntlet_config(plan: Plan, model: Path, anchors: dict[str, float]):
     else:  # the experts the data came from (none with --pgn), then the random mover
         opponents = [g.parse_opponent(f"{expert}@{elo}") for expert, elo in anchors.items()]
         opponents += [g.parse_opponent(f"{RANDOM}@0")]
-        opponents += [g.Opponent(f"stockfish level {level}", "level", str(level)) for level in s.stockfish_levels]
+        opponents += [g.Opponent(f"stockfish level {level}", g.OpponentKind.LEVEL, str(level)) for level in s.stockfish_levels]
     return g.GauntletConfig(
         models=tuple(g.model_entries([model])), temperatures=s.temperatures, opponents=tuple(opponents),
         games=s.tournament_games, rules=GameRules(limit=MoveLimit(movetime_ms=s.movetime_ms), max_moves=s.max_moves),
@@ -229,7 +229,7 @@ def gauntlet_config(plan: Plan, model: Path, anchors: dict[str, float]):
 
 
 def stage_tournament(plan: Plan, model: Path, anchors: dict[str, float], report: Report) -> dict:
-    from .tournaments.gauntlet import run_gauntlet
+    from .tournaments.runner import run_gauntlet
     from .tournaments.plots import plot_ratings
     from .tournaments.report import format_table, summarize, write_results
 

@@ -79,7 +79,7 @@ def tournament_command(ctx: click.Context, out_dir: Path, concurrency: int, resu
     ratings.png (rating against temperature), and prints a table. Every finished game is saved at
     once: after an interruption, the same command with --resume plays only the games still missing.
     """
-    from ..tournaments.gauntlet import load_config
+    from ..tournaments.config import load_config
 
     given = [name for name in SCHEDULE_OPTIONS if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
     saved = load_config(out_dir) if resume and out_dir.exists() else None
@@ -96,7 +96,7 @@ def build_config(models, temperatures, stockfish_levels, opponents, games, movet
                  stockfish):
     from ..inference.runtime import BUNDLED_MODEL
     from ..experts import find_stockfish
-    from ..tournaments import gauntlet as g
+    from ..tournaments import config as g
     from ..tournaments.match import DrawRule, GameRules, MoveLimit, ResignRule, TimeControl
     from ..tournaments.ratings import parse_anchors
 
@@ -116,7 +116,8 @@ def build_config(models, temperatures, stockfish_levels, opponents, games, movet
     limit = MoveLimit(movetime_ms=movetime, nodes=nodes, clock=TimeControl.parse(tc) if tc else None)
     anchor_table = parse_anchors(anchors)
     rivals = [g.level_opponent(level, anchor_table) for level in levels] + [g.parse_opponent(o) for o in opponents]
-    needs_stockfish = any(o.kind == "level" or (o.kind == "expert" and "stockfish" in o.spec) for o in rivals)
+    needs_stockfish = any(o.kind is g.OpponentKind.LEVEL or (o.kind is g.OpponentKind.EXPERT and "stockfish" in o.spec)
+                          for o in rivals)
     return g.GauntletConfig(
         models=tuple(g.model_entries(list(models) or [BUNDLED_MODEL])),
         temperatures=tuple(temps),
@@ -154,7 +155,7 @@ def _print_commands(config, out_dir: Path, concurrency: int, cutechess: bool, fa
 
 
 def _play(config, out_dir: Path, concurrency: int, resume: bool, quiet: bool) -> None:
-    from ..tournaments.gauntlet import run_gauntlet
+    from ..tournaments.runner import run_gauntlet
     from ..tournaments.journal import Journal
     from ..tournaments.plots import plot_ratings
     from ..tournaments.report import format_table, summarize, write_results

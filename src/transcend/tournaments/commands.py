@@ -15,7 +15,7 @@ import chess.pgn
 
 from ..experts import DEFAULT_MOVETIME_MS, find_stockfish, parse_expert_spec, stockfish_options
 from .books import opening_for
-from .gauntlet import GauntletConfig, Opponent, model_player_name
+from .config import GauntletConfig, Opponent, OpponentKind, model_player_name
 from .match import HANG_TIMEOUT_S
 
 
@@ -35,9 +35,9 @@ def _limit_options(config: GauntletConfig) -> list[str]:
 
 def _opponent_engine(config: GauntletConfig, opponent: Opponent, tool: str) -> list[str] | None:
     """Engine options for one opponent; None when the tool cannot play it."""
-    if opponent.kind == "uci":
+    if opponent.kind is OpponentKind.UCI:
         return [f"name={opponent.name}", f"cmd={opponent.spec}", *_limit_options(config)]
-    if opponent.kind == "level":
+    if opponent.kind is OpponentKind.LEVEL:
         settings, limit = {"skill": int(opponent.spec)}, _limit_options(config)
     else:
         spec = parse_expert_spec(opponent.spec)

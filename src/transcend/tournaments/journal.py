@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import TranscendError
 from ..files import write_text
+from .records import GameEntry
 
 
 class JournalError(TranscendError):
@@ -33,7 +34,7 @@ class Journal:
         self._records = None
         self._pgn = None
 
-    def load(self) -> list[dict]:
+    def load(self) -> list[GameEntry]:
         """The finished games so far; a torn last line (from a crash mid-write) is cut off the file."""
         if not self.records_path.exists():
             return []
@@ -44,8 +45,8 @@ class Journal:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+                records.append(GameEntry.from_json(json.loads(line)))
+            except (json.JSONDecodeError, TypeError):
                 raise JournalError(f"{self.records_path}:{number}: damaged journal line") from None
         if good_end < len(data):
             with open(self.records_path, "r+b") as f:
@@ -53,15 +54,15 @@ class Journal:
                 os.fsync(f.fileno())
         return records
 
-    def open(self, records: list[dict]) -> None:
+    def open(self, records: list[GameEntry]) -> None:
         """Start appending; ``games.pgn`` is first rewritten from ``records`` (atomically)."""
-        write_text(self.pgn_path, "".join(r["pgn"] for r in records))
+        write_text(self.pgn_path, "".join(r.pgn for r in records))
         self._records = open(self.records_path, "a", encoding="utf-8")
         self._pgn = open(self.pgn_path, "a", encoding="utf-8")
 
-    def append(self, record: dict) -> None:
-        _fsync_write(self._records, json.dumps(record, separators=(",", ":")) + "\n")
-        _fsync_write(self._pgn, record["pgn"])
+    def append(self, record: GameEntry) -> None:
+        _fsync_write(self._records, json.dumps(record.to_json(), separators=(",", ":")) + "\n")
+        _fsync_write(self._pgn, record.pgn)
 
     def close(self) -> None:
         for f in (self._records, self._pgn):

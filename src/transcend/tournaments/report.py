@@ -13,45 +13,46 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..files import write_text
-from .gauntlet import GauntletConfig, schedule
+from .config import GauntletConfig, schedule
 from .match import FAULT_KINDS
+from .records import GameEntry
 from .ratings import elo_difference, glicko2_sequential, max_likelihood_elo, score_interval
 
 RESULTS_VERSION = 1
 
 
-def _faults(records: Sequence[dict], player: str) -> dict[str, int]:
+def _faults(records: Sequence[GameEntry], player: str) -> dict[str, int]:
     counts = dict.fromkeys(FAULT_KINDS, 0)
     for r in records:
-        if r["fault"] and r["fault"]["player"] == player:
-            counts[r["fault"]["kind"]] += 1
+        if r.fault and r.fault["player"] == player:
+            counts[r.fault["kind"]] += 1
     return counts
 
 
-def _random_moves(records: Sequence[dict], player: str) -> int:
-    """Emergency random moves (no time for the model); journals written before they were counted have none."""
-    return sum(r.get("random_moves", {}).get(player, 0) for r in records)
+def _random_moves(records: Sequence[GameEntry], player: str) -> int:
+    """Emergency random moves (no time for the model)."""
+    return sum(r.random_moves[player] for r in records)
 
 
 def _round(x: float | None, digits: int = 1) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def summarize(config: GauntletConfig, records: Sequence[dict]) -> dict:
+def summarize(config: GauntletConfig, records: Sequence[GameEntry]) -> dict:
     """Everything ``results.json`` holds; records in any order (they are sorted by schedule index)."""
-    records = sorted(records, key=lambda r: r["index"])
+    records = sorted(records, key=lambda r: r.index)
     anchors = {o.name: o.elo for o in config.opponents}
-    by_pairing: dict[tuple, list[dict]] = {}
+    by_pairing: dict[tuple, list[GameEntry]] = {}
     for r in records:
-        by_pairing.setdefault((r["model"], r["temperature"], r["opponent"]), []).append(r)
+        by_pairing.setdefault((r.model, r.temperature, r.opponent), []).append(r)
     pairings, ratings = [], []
     for model in config.models:
         for t in config.temperatures:
             rated = []
             for opponent in config.opponents:
                 games = by_pairing.get((model.name, t, opponent.name), [])
-                wins = sum(r["model_score"] == 1.0 for r in games)
-                draws = sum(r["model_score"] == 0.5 for r in games)
+                wins = sum(r.model_score == 1.0 for r in games)
+                draws = sum(r.model_score == 0.5 for r in games)
                 losses = len(games) - wins - draws
                 diff, margin = elo_difference(wins, draws, losses)
                 interval = score_interval(wins, draws, losses)
@@ -66,7 +67,7 @@ def summarize(config: GauntletConfig, records: Sequence[dict]) -> dict:
                     "model_random_moves": _random_moves(games, "model"),
                 })
                 if opponent.elo is not None:
-                    rated += [(opponent.elo, r["model_score"]) for r in games]
+                    rated += [(opponent.elo, r.model_score) for r in games]
             glicko = glicko2_sequential(rated) if rated else None
             elo = max_likelihood_elo(rated)
             ratings.append({
@@ -87,7 +88,7 @@ def summarize(config: GauntletConfig, records: Sequence[dict]) -> dict:
         "ratings": ratings,
         "faults": {"model": _faults(records, "model"), "opponent": _faults(records, "opponent")},
         "random_moves": {"model": _random_moves(records, "model"), "opponent": _random_moves(records, "opponent")},
-        "terminations": _count(r["reason"] for r in records),
+        "terminations": _count(r.reason for r in records),
         "config": config.to_json(),
     }
 
