@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from transcend.card import expert_strength_key, merge, synth_settings
+from transcend.card import expert_strength_key, merge, run_card, synth_settings, weights_step
 from transcend.inference.runtime import BUNDLED_MODEL, OnnxModel
 
 EXPERTS = ("eps=0.6+stockfish:nodes=1", "eps=0.2+stockfish:nodes=1")
@@ -93,3 +94,15 @@ def test_card_helpers(tmp_path):
     (tmp_path / "plain.pgn").write_text('[Event "x"]\n\n1. e4 *\n')
     assert synth_settings(tmp_path / "plain.pgn") is None
     assert synth_settings(tmp_path / "missing.pgn") is None
+
+
+def test_the_card_of_a_live_run_describes_its_checkpointed_weights(synth_run, tmp_path):
+    """A run still training has logged steps past its last checkpoint: the card is the weights'."""
+    run = tmp_path / "run"
+    shutil.copytree(synth_run / "run", run)
+    assert weights_step(run / "model.safetensors") == 4
+    with open(run / "log.jsonl", "a") as log:
+        log.write(json.dumps({"step": 5, "loss": 1.0}) + "\n")
+        log.write(json.dumps({"step": 6, "loss": 1.0, "val_loss": 0.5, "legal_move_rate": 1.0}) + "\n")
+    training = run_card(run)["training"]
+    assert training["steps"] == 4 and training["val_loss"] != 0.5

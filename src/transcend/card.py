@@ -90,6 +90,18 @@ def data_card(data_dir: Path) -> dict[str, Any]:
     return out
 
 
+def weights_step(path: Path) -> int | None:
+    """The optimizer step a run's ``model.safetensors`` was saved at (None for older files)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            step = (f.metadata() or {}).get("step", "")
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return int(step) if step.isdigit() else None
+
+
 def run_card(run_dir: Path) -> dict[str, Any]:
     """The card of a training run directory: its data, its training settings and last evaluation."""
     run_dir = Path(run_dir)
@@ -107,10 +119,14 @@ def run_card(run_dir: Path) -> dict[str, Any]:
                 records.append(json.loads(line))
             except ValueError:
                 continue
+    # The weights are those of the last checkpoint; a live run has logged steps past it.
+    step = weights_step(run_dir / "model.safetensors")
+    if step is not None:
+        records = [r for r in records if r.get("step", 0) <= step]
     evaluated = [r for r in records if "val_loss" in r]
     summary: dict[str, Any] = {}
     if records:
-        steps = int(records[-1]["step"])
+        steps = int(records[-1]["step"]) if step is None else step
         block = int(config.get("model", {}).get("block_size", 0))
         summary["steps"] = steps
         summary["tokens"] = steps * int(training.get("batch_size", 0)) * int(training.get("grad_accum", 1)) * block

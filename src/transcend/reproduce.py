@@ -62,7 +62,7 @@ class Scale:
     """Play the paper's protocol (Stockfish levels 1, 3, 5 with its anchors) instead of the experts."""
 
 
-_CPU_EXPERTS = ("eps=0.5+stockfish:depth=1", "eps=0.65+stockfish:depth=1", "eps=0.8+stockfish:depth=1")
+_CPU_EXPERTS = ("eps=0.2+stockfish:depth=1", "eps=0.35+stockfish:depth=1", "eps=0.5+stockfish:depth=1")
 
 SCALES: dict[str, Scale] = {
     "smoke": Scale(
@@ -73,7 +73,7 @@ SCALES: dict[str, Scale] = {
         model=dict(block_size=256), anchor_games=6, temperatures=(0.001, 1.0), tournament_games=2,
         movetime_ms=50, max_moves=40),
     "cpu": Scale(
-        "cpu", experts=_CPU_EXPERTS, games=24000, random_plies=2, max_plies=400, preset="default-model",
+        "cpu", experts=_CPU_EXPERTS, games=20000, random_plies=2, max_plies=400, preset="default-model",
         anchor_games=200, stockfish_levels=(0, 1)),
     "paper": Scale(
         "paper", experts=(), games=0, random_plies=0, max_plies=0, preset="paper-50m", anchor_games=0,

@@ -113,12 +113,13 @@ PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
                     lr_decay_iters=20_000, max_iters=20_000, eval_interval=500, eval_iters=20,
                     checkpoint_interval=500),
     ),
-    # The bundled model's recipe (docs/default-model.md): batch 8 x 1023, a high learning rate for a
-    # small model, the value head's loss at a quarter weight; bf16 on a CPU that has it (dtype auto).
+    # The bundled model's recipe (docs/default-model.md): batch 8 x 1023, 8000 steps (65M tokens), a high
+    # learning rate for a small model, the value head's loss at a quarter weight; bf16 on a CPU that has
+    # it (dtype auto). Recipe A of the scaling probe (docs/scaling.md), which measured fastest here.
     "default-model": (
         GPTConfig(block_size=1023, n_layer=4, n_head=4, n_embd=128, value_head=True),
         TrainConfig(batch_size=8, grad_accum=1, learning_rate=2e-3, min_lr=2e-4, warmup_iters=100,
-                    lr_decay_iters=2200, max_iters=2200, eval_interval=250, eval_iters=10, checkpoint_interval=100,
+                    lr_decay_iters=8000, max_iters=8000, eval_interval=1000, eval_iters=10, checkpoint_interval=200,
                     value_loss_weight=0.25, legal_prompts=64),
     ),
     "tiny": (GPTConfig(block_size=512, n_layer=2, n_head=4, n_embd=64), TrainConfig()),
