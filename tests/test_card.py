@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from transcend.card import expert_strength_key, merge, run_card, synth_settings, weights_step
+from transcend.card import expert_strength_key, merge, checkpoint_step, run_card, synth_settings
 from transcend.inference.runtime import BUNDLED_MODEL, OnnxModel
 
 EXPERTS = ("eps=0.6+stockfish:nodes=1", "eps=0.2+stockfish:nodes=1")
@@ -100,7 +100,7 @@ def test_the_card_of_a_live_run_describes_its_checkpointed_weights(synth_run, tm
     """A run still training has logged steps past its last checkpoint: the card is the weights'."""
     run = tmp_path / "run"
     shutil.copytree(synth_run / "run", run)
-    assert weights_step(run / "model.safetensors") == 4
+    assert checkpoint_step(run) == 4
     with open(run / "log.jsonl", "a") as log:
         log.write(json.dumps({"step": 5, "loss": 1.0}) + "\n")
         log.write(json.dumps({"step": 6, "loss": 1.0, "val_loss": 0.5, "legal_move_rate": 1.0}) + "\n")

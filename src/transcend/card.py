@@ -16,7 +16,7 @@ expert order). ``transcend info`` prints it. Fields (all optional but ``format``
   "interval", "command"}`` (see docs/default-model.md).
 * ``notes``: free text.
 
-Never imports torch or onnx: ``transcend info`` reads the card through onnxruntime's metadata.
+``transcend info`` reads the card through onnxruntime's metadata, never importing torch or onnx.
 """
 
 from __future__ import annotations
@@ -90,16 +90,19 @@ def data_card(data_dir: Path) -> dict[str, Any]:
     return out
 
 
-def weights_step(path: Path) -> int | None:
-    """The optimizer step a run's ``model.safetensors`` was saved at (None for older files)."""
-    from safetensors import safe_open
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The optimizer step of a run's last checkpoint (None without one), which its weights are from.
+
+    Imports torch, which export has loaded already; ``transcend info`` never calls this.
+    """
+    import torch
 
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            step = (f.metadata() or {}).get("step", "")
-    except (OSError, ValueError, RuntimeError):
+        state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError):
         return None
-    return int(step) if step.isdigit() else None
+    step = state.get("step") if isinstance(state, dict) else None
+    return step if isinstance(step, int) else None
 
 
 def run_card(run_dir: Path) -> dict[str, Any]:
@@ -120,7 +123,7 @@ def run_card(run_dir: Path) -> dict[str, Any]:
             except ValueError:
                 continue
     # The weights are those of the last checkpoint; a live run has logged steps past it.
-    step = weights_step(run_dir / "model.safetensors")
+    step = checkpoint_step(run_dir)
     if step is not None:
         records = [r for r in records if r.get("step", 0) <= step]
     evaluated = [r for r in records if "val_loss" in r]

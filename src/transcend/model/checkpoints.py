@@ -62,9 +62,8 @@ def load_state(model: GPT, state: dict[str, torch.Tensor]) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def save_weights(model: GPT, path: Path, step: int | None = None) -> None:
-    """Write the weights as safetensors (tied tensors stored once, under lm_head.weight), with the
-    model config and, for a training run's weights, the optimizer step they are from in the metadata."""
+def save_weights(model: GPT, path: Path) -> None:
+    """Write the weights as safetensors (tied tensors stored once, under lm_head.weight)."""
     from safetensors.torch import save_file
 
     raw = model.module if hasattr(model, "module") else model
@@ -72,8 +71,6 @@ def save_weights(model: GPT, path: Path, step: int | None = None) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in raw.state_dict().items()}
     state.pop("transformer.wte.weight")
     metadata = {"config": json.dumps(raw.config.to_dict())}
-    if step is not None:
-        metadata["step"] = str(step)
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 

@@ -42,7 +42,7 @@ def save_checkpoint(out_dir: Path, model: GPT, optimizer: torch.optim.Optimizer,
         "train_config": train_cfg.to_dict(),
     }
     atomic_write(out_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
-    save_weights(model, out_dir / WEIGHTS, step)
+    save_weights(model, out_dir / WEIGHTS)
 
 
 def shape_difference(saved: GPTConfig, wanted: GPTConfig) -> str:
