@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TranscendError
+from .files import read_jsonl
 
 CARD_FORMAT = 1
 _SETTINGS_TAG = re.compile(rb'\[SynthSettings "([^"]*)"\]')
@@ -114,14 +115,7 @@ def run_card(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return card
     training = config.get("training", {})
-    records = []
-    log = run_dir / "log.jsonl"
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
+    records = [r for r in read_jsonl(run_dir / "log.jsonl") if isinstance(r, dict)]
     # The weights are those of the last checkpoint; a live run has logged steps past it.
     step = checkpoint_step(run_dir)
     if step is not None:

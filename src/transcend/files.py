@@ -4,11 +4,12 @@ Every output a later step reads (a dataset's ``meta.json``, a run's checkpoint a
 export, a tournament's configuration and results) is written to a temporary name in the same
 directory, flushed and fsync'ed, then renamed over the old file (a rename is atomic), and the
 directory is fsync'ed: a reader sees the old file or the new one, never a torn one, whenever the
-writer is killed.
+writer is killed. Append-only logs are the exception: their reader skips a line torn by a kill.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def write_text(path: Path, text: str) -> None:
     """``atomic_write`` of a UTF-8 text."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list:
+    """The JSON values of an append-only JSON-lines log, one a line; lines that do not parse (torn by a
+    kill mid-write) are skipped, and a missing file is an empty log."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..files import atomic_write, write_text
+from ..files import atomic_write, read_jsonl, write_text
 from ..model import GPT, GPTConfig, save_weights
 from ..transcript import VOCAB
 from .config import TrainConfig, TrainingError
@@ -73,16 +73,7 @@ def load_checkpoint(out_dir: Path, model_cfg: GPTConfig, device: torch.device) -
 
 
 def read_log(out_dir: Path) -> list[dict[str, Any]]:
-    path = out_dir / LOG
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:  # a line torn by a kill
-            continue
-    return records
+    return read_jsonl(out_dir / LOG)
 
 
 def truncate_log(out_dir: Path, step: int) -> list[dict[str, Any]]:
